@@ -1,0 +1,183 @@
+// One suite, run against our sync service and against Testground's own Go one.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSyncService } from '../../helpers/sync-service/index.ts';
+import { startGoSyncPeer } from '../helpers/go-sync-peer.ts';
+import { RawClient } from '../helpers/raw-client.ts';
+import { sdkClient } from '../helpers/sdk-client.ts';
+
+interface Server {
+  url: string;
+  close(): Promise<void>;
+}
+
+// Where v0.1.0 of the Go service is looser than ours, the suite says so here.
+// racyCancel: pubsub.go's writer selects between a ready subscriber channel and the
+// cancelled context, so a cancelled subscription can still receive later messages.
+const servers: Array<{ name: string; start: () => Promise<Server>; racyCancel: boolean }> = [
+  { name: 'ours', start: () => startSyncService({ port: 0, log: () => {} }), racyCancel: false },
+  { name: "Testground's Go", start: startGoSyncPeer, racyCancel: true },
+];
+
+let unique = 0;
+const fresh = (what: string) => `${what}-${process.pid}-${++unique}`;
+
+describe.each(servers)('the $name sync service', ({ start, racyCancel }) => {
+  let server: Server;
+  const clients: Array<{ close(): void }> = [];
+  const connect = async () => {
+    const c = await RawClient.connect(server.url);
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    server = await start();
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await server?.close();
+  });
+
+  it('hands out 1-based signal_entry counts per state through the SDK client', async () => {
+    const client = await sdkClient(server.url, fresh('run'));
+    clients.push(client);
+    expect(await client.signalEntry('a')).toBe(1);
+    expect(await client.signalEntry('a')).toBe(2);
+    expect(await client.signalEntry('b')).toBe(1);
+    expect(await client.signalEntry('a')).toBe(3);
+  });
+
+  it('answers every response with the five fields of the Go wire format', async () => {
+    const c = await connect();
+    const res = await c.request({ id: 'x1', signal_entry: { state: fresh('s') } });
+    expect(res).toEqual({ id: 'x1', error: '', publish: null, subscribe: '', signal_entry: { seq: 1 } });
+    const pub = await c.request({ id: 'x2', publish: { topic: fresh('t'), payload: 1 } });
+    expect(pub).toEqual({ id: 'x2', error: '', publish: { seq: 1 }, subscribe: '', signal_entry: null });
+  });
+
+  it('gives each of 1,000 concurrent clients a distinct seq from 1 to 1,000', { timeout: 60_000 }, async () => {
+    const state = fresh('crowd');
+    const crowd = await Promise.all(Array.from({ length: 1000 }, () => connect()));
+    const seqs = await Promise.all(crowd.map((c) => c.request({ id: 'e', signal_entry: { state } }, 20_000)));
+    const sorted = seqs.map((f) => f.signal_entry?.seq).sort((a, b) => a! - b!);
+    expect(sorted).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    for (const c of crowd) c.close();
+  });
+
+  it('releases a barrier once late joiners bring the count to its target', async () => {
+    const waiter = await sdkClient(server.url, 'barrier-run');
+    clients.push(waiter);
+    const state = fresh('ready');
+    const barrier = await waiter.barrier(state, 3);
+    let released = false;
+    void barrier.wait.then(() => (released = true));
+    for (let i = 0; i < 2; i++) await (await sdkClient(server.url, 'barrier-run')).signalEntry(state);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(released).toBe(false);
+    const late = await sdkClient(server.url, 'barrier-run');
+    clients.push(late);
+    expect(await late.signalEntry(state)).toBe(3);
+    await expect(barrier.wait).resolves.toBeUndefined();
+    expect(released).toBe(true);
+  });
+
+  it('answers a barrier at once when its count is already reached, and a target of 0 at once', async () => {
+    const c = await connect();
+    const state = fresh('done');
+    await c.request({ id: 's1', signal_entry: { state } });
+    await c.request({ id: 's2', signal_entry: { state } });
+    expect(await c.request({ id: 'b2', barrier: { state, target: 2 } })).toMatchObject({ id: 'b2', error: '' });
+    expect(await c.request({ id: 'b0', barrier: { state: fresh('never'), target: 0 } })).toMatchObject({ id: 'b0', error: '' });
+  });
+
+  it('numbers publishes from 1 per topic', async () => {
+    const client = await sdkClient(server.url, fresh('run'));
+    clients.push(client);
+    expect(await client.publish('t1', { n: 1 })).toBe(1);
+    expect(await client.publish('t1', { n: 2 })).toBe(2);
+    expect(await client.publish('t2', { n: 1 })).toBe(1);
+  });
+
+  it('replays earlier messages in order to a late subscriber, then streams new ones', async () => {
+    const run = fresh('run');
+    const publisher = await sdkClient(server.url, run);
+    clients.push(publisher);
+    for (let i = 1; i <= 50; i++) await publisher.publish('events', { i });
+    const subscriber = await sdkClient(server.url, run);
+    clients.push(subscriber);
+    const sub = await subscriber.subscribe('events');
+    const seen: unknown[] = [];
+    const reading = (async () => {
+      for await (const msg of sub.wait) {
+        seen.push(msg);
+        if (seen.length === 60) return;
+      }
+    })();
+    for (let i = 51; i <= 60; i++) await publisher.publish('events', { i });
+    await Promise.race([reading, new Promise((_, r) => setTimeout(() => r(new Error(`saw ${seen.length}`)), 10_000))]);
+    expect(seen).toEqual(Array.from({ length: 60 }, (_, i) => ({ i: i + 1 })));
+    sub.cancel();
+  });
+
+  it('keeps the order of messages from concurrent publishers as their seqs say', async () => {
+    const topic = fresh('race');
+    const pubs = await Promise.all(Array.from({ length: 5 }, () => connect()));
+    const acks = await Promise.all(
+      pubs.flatMap((p, n) => Array.from({ length: 20 }, (_, i) => p.request({ id: `p${i}`, publish: { topic, payload: `${n}:${i}` } }))),
+    );
+    const sub = await connect();
+    sub.send({ id: 'sub', subscribe: { topic } });
+    await sub.until(() => sub.framesFor('sub').length === 100);
+    const bySeq = new Map(acks.map((a, k) => [a.publish!.seq, k]));
+    const order = sub.framesFor('sub').map((f) => JSON.parse(f.subscribe) as string);
+    const expected = [...bySeq.keys()].sort((a, b) => a - b).map((seq) => {
+      const k = bySeq.get(seq)!;
+      return `${Math.floor(k / 20)}:${k % 20}`;
+    });
+    expect(order).toEqual(expected);
+  });
+
+  it('hands subscribers the payload re-encoded as Go does: sorted keys, HTML escaped', async () => {
+    const c = await connect();
+    const topic = fresh('enc');
+    await c.request({ id: 'p', publish: { topic, payload: { b: 1.5, a: '<&>', c: [null, true, 'é'], ä: {}, A: 'x' } } });
+    const first = await c.request({ id: 's', subscribe: { topic } });
+    expect(first.subscribe).toBe('{"A":"x","a":"\\u003c\\u0026\\u003e","b":1.5,"c":[null,true,"é"],"ä":{}}');
+  });
+
+  it('stops a subscription when it is cancelled', async () => {
+    const c = await connect();
+    const topic = fresh('cancel');
+    await c.request({ id: 'p1', publish: { topic, payload: 1 } });
+    await c.request({ id: 's', subscribe: { topic } });
+    c.send({ id: 's', is_cancel: true });
+    await new Promise((r) => setTimeout(r, 300));
+    await c.request({ id: 'p2', publish: { topic, payload: 2 } });
+    await new Promise((r) => setTimeout(r, 500));
+    const delivered = c.framesFor('s').map((f) => f.subscribe);
+    if (racyCancel) expect(delivered[0]).toBe('1');
+    else expect(delivered).toEqual(['1']);
+    expect((await c.request({ id: 'after', signal_entry: { state: fresh('alive') } })).signal_entry?.seq).toBe(1);
+    const other = await connect();
+    await other.request({ id: 's', subscribe: { topic } });
+    await other.until(() => other.framesFor('s').length === 2);
+  });
+
+  it.each([
+    ['a frame that is not JSON', 'this is { not json'],
+    ['a request without an id', JSON.stringify({ signal_entry: { state: 'x' } })],
+    ['a request with no known operation', JSON.stringify({ id: 'nop', frobnicate: {} })],
+    ['a barrier with a negative target', JSON.stringify({ id: 'neg', barrier: { state: 'x', target: -1 } })],
+  ])('survives %s while every other client keeps working', async (_name, bad) => {
+    const topic = fresh('survive');
+    const bystander = await connect();
+    bystander.send({ id: 'watch', subscribe: { topic } });
+    const offender = await connect();
+    offender.send(bad);
+    await new Promise((r) => setTimeout(r, 200));
+    const publisher = await connect();
+    expect((await publisher.request({ id: 'p', publish: { topic, payload: 'still here' } })).publish?.seq).toBe(1);
+    await bystander.until(() => bystander.framesFor('watch').length === 1);
+    expect(await publisher.request({ id: 'e', signal_entry: { state: fresh('after') } })).toMatchObject({ signal_entry: { seq: 1 } });
+  });
+});
