@@ -1,0 +1,55 @@
+// The `remote-runners` param: a non-empty list of `{ name, arch?, build? }`.
+import { z } from 'zod';
+import { parseJsonParam } from '../runenv/getters.ts';
+import { TgError } from '../shared/error.ts';
+
+/** Nix systems we build the app for. */
+export const SYSTEMS = ['x86_64-linux', 'aarch64-linux', 'x86_64-darwin', 'aarch64-darwin'] as const;
+export type NixSystem = (typeof SYSTEMS)[number];
+
+// An ssh host alias: letters, digits, `.`, `_`, `-`, never a shell metacharacter or an option.
+const hostAlias = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,252}$/, 'expected an ssh host alias (letters, digits, ".", "_", "-")');
+
+const runnerSchema = z
+  .strictObject({
+    name: hostAlias,
+    arch: z.enum(SYSTEMS, { error: (i) => `expected one of ${SYSTEMS.join(', ')} (got ${JSON.stringify(i.input)})` }).optional(),
+    build: z.enum(['local', 'remote']).optional(),
+  })
+  .refine((r) => r.arch !== undefined || r.name === 'localhost', {
+    message: 'arch is required for every host but localhost',
+    path: ['arch'],
+  });
+
+export const runnersSchema = z.array(runnerSchema).min(1, 'expected at least one runner');
+
+/** One entry of `remote-runners`. */
+export type Runner = z.output<typeof runnerSchema>;
+
+/** What happens when there are more instances than runners. */
+export const overflowSchema = z.enum(['round-robin', 'first', 'error']);
+export type Overflow = z.output<typeof overflowSchema>;
+
+export const RUNNERS_PARAM = 'remote-runners';
+export const OVERFLOW_PARAM = 'remote-runners-overflow';
+
+// The most bytes of `remote-runners` we accept: the list is a handful of hosts, not data.
+const maxRunnersBytes = 256 * 1024;
+
+// Parse the `remote-runners` param text; errors name the param and the JSON path.
+export function parseRunners(text: string): Runner[] {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > maxRunnersBytes) {
+    throw new TgError('E_PARAM', `param ${RUNNERS_PARAM}: ${bytes} bytes is larger than the ${maxRunnersBytes} allowed`);
+  }
+  return parseJsonParam(RUNNERS_PARAM, text, runnersSchema);
+}
+
+// The Nix system of this machine.
+export function localSystem(): NixSystem {
+  const cpu = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+  const os = process.platform === 'darwin' ? 'darwin' : 'linux';
+  return `${cpu}-${os}`;
+}

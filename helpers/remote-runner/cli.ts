@@ -1,0 +1,22 @@
+// remote-runner [--artifacts <file>]: the bin local:exec starts for every instance.
+import { parseArgs } from 'node:util';
+import { TgError } from '../shared/error.ts';
+import { parseRunEnv } from '../runenv/runenv.ts';
+import { runInstance } from './run-instance.ts';
+
+const usage = 'usage: remote-runner [--artifacts <artifacts.json>]   (reads the instance environment: TEST_*, SYNC_SERVICE_*)';
+
+export async function main(argv = process.argv.slice(2)): Promise<number> {
+  let artifacts: string | undefined;
+  try {
+    const { values } = parseArgs({ args: argv, options: { artifacts: { type: 'string' }, help: { type: 'boolean' } } });
+    if (values.help) {
+      process.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    artifacts = values.artifacts;
+  } catch (error) {
+    throw new TgError('E_USAGE', `${(error as Error).message}\n${usage}`, { cause: error });
+  }
+  return runInstance(parseRunEnv(), { ...(artifacts ? { artifactsFile: artifacts } : {}), env: process.env });
+}

@@ -1,0 +1,43 @@
+// One instance, end to end: choose the host, then run the app there or here.
+import { TgError } from '../shared/error.ts';
+import { runForeground } from '../shared/relay.ts';
+import { chooseServer } from '../choose-server/choose.ts';
+import { localSystem } from '../choose-server/runners.ts';
+import type { RunEnv } from '../runenv/runenv.ts';
+import { SyncClient } from '../sync-service/client.ts';
+import { appFor, loadArtifacts } from './app.ts';
+import { Progress, timed } from './progress.ts';
+
+/** Options of runInstance. */
+export interface InstanceOptions {
+  /** The job description of a Nix build; without it, the app is this source tree's plan. */
+  artifactsFile?: string;
+  /** The instance's whole environment, passed on unchanged. */
+  env: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+}
+
+// Run this instance where choose-server sends it; resolves with its exit status.
+export async function runInstance(runenv: RunEnv, options: InstanceOptions): Promise<number> {
+  const artifacts = options.artifactsFile ? await loadArtifacts(options.artifactsFile) : undefined;
+  const client = await SyncClient.connect(runenv.syncService.url, { signal: options.signal ?? AbortSignal.timeout(30_000) });
+  try {
+    const choice = await chooseServer(runenv, { client, ...(options.signal ? { signal: options.signal } : {}) });
+    const progress = new Progress(client, runenv, choice.name, choice.arch);
+    progress.report('chosen', { note: `runner ${choice.index} of remote-runners (seq ${choice.seq})` });
+    if (choice.name !== 'localhost') {
+      throw new TgError('E_SSH', `${choice.name}: remote hosts are not supported by this build of the runner`);
+    }
+    if (choice.arch !== localSystem()) {
+      throw new TgError('E_PARAM', `localhost is ${localSystem()}, but remote-runners[${choice.index}].arch says ${choice.arch}`);
+    }
+    const app = appFor(artifacts, choice.arch);
+    const [command, args] = app.kind === 'source' ? [process.execPath, [app.bin]] : [app.bin, []];
+    const { value: status, ms } = await timed(() => runForeground(command, args, { env: options.env }));
+    progress.report('run', { ms, note: `exit ${status}` });
+    await progress.flush();
+    return status;
+  } finally {
+    client.close();
+  }
+}

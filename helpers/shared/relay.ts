@@ -1,0 +1,25 @@
+// Run a child in the foreground: relay SIGINT/SIGTERM/SIGHUP to it and report its status.
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { once } from 'node:events';
+import { TgError } from './error.ts';
+import { exitStatus } from './terminate.ts';
+
+const relayed: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+// Spawn `command` with inherited stdio, relay termination signals, resolve with its shell-style status.
+export async function runForeground(command: string, args: string[], options: SpawnOptions): Promise<number> {
+  const child = spawn(command, args, { stdio: 'inherit', ...options });
+  const relay = (signal: NodeJS.Signals) => child.kill(signal);
+  for (const s of relayed) process.on(s, relay);
+  try {
+    const [code, signal] = (await Promise.race([
+      once(child, 'exit'),
+      once(child, 'error').then(([error]) => {
+        throw new TgError('E_INSTANCE', `cannot start ${command}: ${(error as Error).message}`, { cause: error });
+      }),
+    ])) as [number | null, NodeJS.Signals | null];
+    return exitStatus(code, signal);
+  } finally {
+    for (const s of relayed) process.off(s, relay);
+  }
+}
