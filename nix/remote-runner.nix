@@ -1,6 +1,7 @@
 # What Testground runs: $out/bin/remote-runner (node on the package's
-# bin/remote-runner.js) and $out/share/remote-runner/artifacts.json, which maps
-# every supported system to its `plan` derivation:
+# bin/remote-runner.js --artifacts <this artifacts.json>) and
+# $out/share/remote-runner/artifacts.json, which maps every supported system to
+# its `plan` derivation:
 #
 #   {"version":1,"attr":"plan","systems":{"<system>":{"drvPath":…,"outPath":…},…}}
 #
@@ -42,10 +43,9 @@ runCommand "remote-runner-${plan.version or "0"}"
 } ''
   mkdir -p "$out/bin" "$out/share/remote-runner"
   printf '%s\n' "$artifactsJson" > "$out/share/remote-runner/artifacts.json"
-  {
-    printf '#!%s\n' '${runtimeShell}'
-    printf 'export REMOTE_RUNNER_ARTIFACTS="${"$"}{REMOTE_RUNNER_ARTIFACTS:-%s}"\n' "$out/share/remote-runner/artifacts.json"
-    printf 'exec %s %s "$@"\n' '${plan.nodejs}/bin/node' '${plan}/lib/remote-runner/bin/remote-runner.js'
-  } > "$out/bin/remote-runner"
+  # The job description goes first: a later --artifacts from "$@" wins.
+  printf '#!%s\nexec %s %s --artifacts %s "$@"\n' '${runtimeShell}' \
+    '${plan.nodejs}/bin/node' '${plan}/lib/remote-runner/bin/remote-runner.js' \
+    "$out/share/remote-runner/artifacts.json" > "$out/bin/remote-runner"
   chmod +x "$out/bin/remote-runner"
 ''

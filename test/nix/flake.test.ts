@@ -93,7 +93,7 @@ describe('the flake built offline', () => {
     const wrapper = readFileSync(`${runner.outputs.out}/bin/remote-runner`, 'utf8');
     expect(wrapper).toMatch(/^#!\/\S+\n/);
     expect(wrapper).toMatch(/exec \/nix\/store\/[0-9a-z]{32}-nodejs-[^/\s]*\/bin\/node /);
-    expect(wrapper).toContain(`${plan}/lib/remote-runner/bin/remote-runner.js`);
+    expect(wrapper).toContain(`${plan}/lib/remote-runner/bin/remote-runner.js --artifacts ${runner.outputs.out}/share/remote-runner/artifacts.json "$@"`);
   });
 
   it('builds this system’s plan but only instantiates the other systems’ plans', async () => {
@@ -154,10 +154,21 @@ describe('the flake built offline', () => {
     expect(result.stdout).toBe('ok true');
   });
 
-  it('answers plan --help with nothing but PATH in the environment', async (ctx) => {
+  it('starts bin/plan with nothing but PATH: the plan loads and answers, it does not crash', async (ctx) => {
     // bin/plan execs node on the package's bin/plan.js: skip until that entry exists.
     if (!existsSync(`${plan}/lib/remote-runner/bin/plan.js`)) ctx.skip();
-    const result = await execa(`${plan}/bin/plan`, ['--help'], { ...onlyPath, timeout: 60_000 });
-    expect(result.exitCode).toBe(0);
+    // Without TEST_* variables a plan reports its run environment as a user error (exit 1 or 2,
+    // see helpers/shared/cli.ts); a missing module or a bug would exit 70 or crash.
+    const result = await execa(`${plan}/bin/plan`, ['--help'], { ...onlyPath, reject: false, timeout: 60_000 });
+    expect(result.stderr).not.toMatch(/Cannot find module|ERR_MODULE_NOT_FOUND|ERR_UNKNOWN_FILE_EXTENSION/);
+    expect([0, 1, 2], result.stderr).toContain(result.exitCode);
+  });
+
+  it('starts the runner’s bin/remote-runner with nothing but PATH without crashing', async (ctx) => {
+    // bin/remote-runner.js loads helpers/remote-runner/cli.ts: skip until that exists.
+    if (!existsSync(`${plan}/lib/remote-runner/helpers/remote-runner/cli.ts`)) ctx.skip();
+    const result = await execa(`${runner.outputs.out}/bin/remote-runner`, ['--help'], { ...onlyPath, reject: false, timeout: 60_000 });
+    expect(result.stderr).not.toMatch(/Cannot find module|ERR_MODULE_NOT_FOUND|ERR_UNKNOWN_FILE_EXTENSION/);
+    expect([0, 1, 2], result.stderr).toContain(result.exitCode);
   });
 });
