@@ -35,22 +35,22 @@ function check(name: string, type: string, value: string, options: string[] | un
   }
 }
 
-// Defaults of `testCase`, overridden by `given`; every name must be declared.
-export function resolveParams(testCase: TestCase, given: Record<string, string>): Record<string, string> {
+// Defaults of `testCase`, overridden by `given`. Like Testground, params the
+// manifest does not declare are passed through; `warn` hears about each one.
+export function resolveParams(testCase: TestCase, given: Record<string, string>, warn: (message: string) => void = () => {}): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, spec] of Object.entries(testCase.params)) {
     if (spec.default !== undefined) out[name] = asText(spec.default);
   }
   for (const [name, value] of Object.entries(given)) {
     if (!(name in testCase.params)) {
-      const known = Object.keys(testCase.params);
-      throw new TgError('E_PARAM', `param ${name} is not declared by test case ${testCase.name} (declared: ${known.join(', ') || 'none'})`);
+      warn(`param ${name} is not declared by test case ${testCase.name} (declared: ${Object.keys(testCase.params).join(', ') || 'none'}); passing it on as a string`);
     }
     out[name] = value;
   }
   for (const [name, value] of Object.entries(out)) {
-    const spec = testCase.params[name]!;
-    check(name, spec.type, value, spec.options);
+    const spec = testCase.params[name];
+    if (spec) check(name, spec.type, value, spec.options);
   }
   return out;
 }

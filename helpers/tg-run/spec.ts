@@ -7,6 +7,8 @@ import { TgError } from '../shared/error.ts';
 import { findTestCase, loadManifest, parseTomlFile, sectionOf, type Manifest } from './manifest.ts';
 import { checkInstances, resolveParams } from './params.ts';
 
+const warn = (message: string) => process.stderr.write(`tg-run: warning: ${message}\n`);
+
 export const BUILDERS = ['nix:generic', 'exec:ts'] as const;
 export type Builder = (typeof BUILDERS)[number];
 
@@ -78,7 +80,7 @@ export async function singleSpec(o: SingleOptions): Promise<RunSpec> {
     builder,
     builderCfg: sectionOf(manifest, 'builders', builder),
     runCfg: { ...sectionOf(manifest, 'runners', 'local:exec'), ...o.runCfg },
-    groups: [{ id: 'single', instances, params: resolveParams(tc, o.params) }],
+    groups: [{ id: 'single', instances, params: resolveParams(tc, o.params, warn) }],
     runId: newRunId(),
   };
 }
@@ -143,7 +145,7 @@ export async function compositionSpec(o: { file: string; planDir?: string; build
     groups: comp.groups.map((g) => ({
       id: g.id,
       instances: g.instances.count,
-      params: resolveParams(tc, { ...comp.global.run?.test_params, ...g.run?.test_params, ...o.params }),
+      params: resolveParams(tc, { ...comp.global.run?.test_params, ...g.run?.test_params, ...o.params }, warn),
     })),
     runId: newRunId(),
   };
