@@ -7,6 +7,8 @@ import type { RunEnv } from '../runenv/runenv.ts';
 import { SyncClient } from '../sync-service/client.ts';
 import { appFor, loadArtifacts } from './app.ts';
 import { Progress, timed } from './progress.ts';
+import { runRemote } from './remote.ts';
+import { exitStatus } from '../shared/terminate.ts';
 
 /** Options of runInstance. */
 export interface InstanceOptions {
@@ -15,6 +17,26 @@ export interface InstanceOptions {
   /** The instance's whole environment, passed on unchanged. */
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
+  /** Between TERM and KILL when the remote app is stopped. Default 10 s. */
+  graceMs?: number;
+}
+
+// Turn SIGTERM/SIGINT/SIGHUP into an abort of `stop` while `work` runs.
+async function withStopSignals<T>(work: (stop: AbortSignal, stoppedBy: () => NodeJS.Signals | undefined) => Promise<T>): Promise<T> {
+  const stop = new AbortController();
+  let by: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    by ??= signal;
+    process.stderr.write(`remote-runner: ${signal}: stopping the remote app, then pulling its outputs\n`);
+    stop.abort(signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  try {
+    return await work(stop.signal, () => by);
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+  }
 }
 
 // Run this instance where choose-server sends it; resolves with its exit status.
@@ -26,7 +48,16 @@ export async function runInstance(runenv: RunEnv, options: InstanceOptions): Pro
     const progress = new Progress(client, runenv, choice.name, choice.arch);
     progress.report('chosen', { note: `runner ${choice.index} of remote-runners (seq ${choice.seq})` });
     if (choice.name !== 'localhost') {
-      throw new TgError('E_SSH', `${choice.name}: remote hosts are not supported by this build of the runner`);
+      const app = appFor(artifacts, choice.arch);
+      if (app.kind !== 'nix') {
+        throw new TgError('E_BUILD', `${choice.name}: a remote host needs the app's Nix closure: build with nix:generic (this runner runs from source)`);
+      }
+      return await withStopSignals(async (stop, stoppedBy) => {
+        const status = await runRemote({ runenv, choice, outPath: app.outPath, env: options.env, client, progress, stop, graceMs: options.graceMs ?? 10_000 });
+        await progress.flush();
+        const by = stoppedBy();
+        return by ? exitStatus(null, by) : status;
+      });
     }
     if (choice.arch !== localSystem()) {
       throw new TgError('E_PARAM', `localhost is ${localSystem()}, but remote-runners[${choice.index}].arch says ${choice.arch}`);

@@ -1,0 +1,73 @@
+// Get a store path's closure onto a remote host: ask which paths it lacks, then
+// stream `nix-store --export` of just those into `nix-store --import` over SSH.
+import { execa } from 'execa';
+import { TgError, tail } from '../shared/error.ts';
+import type { SshSession } from './ssh-session.ts';
+
+// Nix store paths hold no quote, so single-quoting them is safe for the remote shell.
+const storePathRe = /^\/nix\/store\/[0-9a-z]{32}-[A-Za-z0-9+._?=-]+$/;
+
+// The remote's nix-store, also where non-interactive shells miss the Nix profile.
+export const REMOTE_NIX_PATH = 'PATH="$PATH:/nix/var/nix/profiles/default/bin:/run/current-system/sw/bin"';
+
+export function quoteStorePath(path: string): string {
+  if (!storePathRe.test(path)) throw new TgError('E_COPY', `not a Nix store path: ${JSON.stringify(path)}`);
+  return `'${path}'`;
+}
+
+/** What a copy did. */
+export interface CopyReport {
+  closure: number;
+  missing: number;
+  bytes: number;
+  ms: number;
+}
+
+// The closure of `paths` in the local store, dependencies first.
+export async function localClosure(paths: string[], signal?: AbortSignal): Promise<string[]> {
+  const result = await execa('nix-store', ['--query', '--requisites', ...paths], { cancelSignal: signal, reject: false, stdin: 'ignore' });
+  if (result.failed) throw new TgError('E_COPY', `nix-store --query --requisites ${paths.join(' ')} exited ${result.exitCode}: ${tail(result.stderr)}`);
+  return result.stdout.split('\n').filter(Boolean);
+}
+
+// The subset of `paths` the remote store does not hold.
+export async function remoteMissing(ssh: SshSession, alias: string, paths: string[], signal?: AbortSignal): Promise<string[]> {
+  if (paths.length === 0) return [];
+  const command = `${REMOTE_NIX_PATH}; command -v nix-store >/dev/null || { echo "nix-store: not found" >&2; exit 127; }; exec nix-store --check-validity --print-invalid ${paths.map(quoteStorePath).join(' ')}`;
+  const result = await ssh.run(command, { ...(signal ? { signal } : {}) });
+  if (result.code === 127) throw new TgError('E_COPY', `ssh ${alias}: the host has no Nix (nix-store not found on its PATH or in the default profile)`);
+  if (result.code !== 0) throw new TgError('E_COPY', `ssh ${alias}: nix-store --check-validity exited ${result.code ?? result.signal}: ${tail(result.stderr)}`);
+  const invalid = new Set(result.stdout.split('\n').filter(Boolean));
+  return paths.filter((p) => invalid.has(p));
+}
+
+// Copy the closure of `root` to the host, sending only the paths it lacks.
+export async function copyClosure(ssh: SshSession, alias: string, root: string, options: { signal?: AbortSignal; onBytes?: (bytes: number) => void } = {}): Promise<CopyReport> {
+  const started = performance.now();
+  const closure = await localClosure([root], options.signal);
+  const missing = await remoteMissing(ssh, alias, closure, options.signal);
+  if (missing.length === 0) return { closure: closure.length, missing: 0, bytes: 0, ms: Math.round(performance.now() - started) };
+
+  const channel = await ssh.exec(`${REMOTE_NIX_PATH}; exec nix-store --import`, { ...(options.signal ? { signal: options.signal } : {}) });
+  let remoteErr = '';
+  channel.stderr.on('data', (d: Buffer) => (remoteErr = (remoteErr + d.toString()).slice(-4000)));
+  channel.on('data', () => {});
+  const exported = execa('nix-store', ['--export', ...missing], { cancelSignal: options.signal, reject: false, stdin: 'ignore', buffer: { stdout: false } });
+  let bytes = 0;
+  exported.stdout!.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    options.onBytes?.(bytes);
+  });
+  exported.stdout!.pipe(channel);
+  const remoteExit = new Promise<number | null>((resolve) => channel.once('exit', (code: number | null) => resolve(code)));
+  const channelClosed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
+  const local = await exported;
+  if (local.failed) {
+    channel.close();
+    throw new TgError('E_COPY', `nix-store --export of ${missing.length} paths for ${alias} failed (${local.exitCode ?? local.signal}): ${tail(String(local.stderr))}`);
+  }
+  const code = await remoteExit;
+  await channelClosed;
+  if (code !== 0) throw new TgError('E_COPY', `ssh ${alias}: nix-store --import exited ${code}: ${tail(remoteErr)}`);
+  return { closure: closure.length, missing: missing.length, bytes, ms: Math.round(performance.now() - started) };
+}

@@ -1,0 +1,157 @@
+// Run one instance on a remote host: copy the closure (once per host per run),
+// forward the sync service and InfluxDB, run the app through the agent, stream its
+// output, pull its outputs home, and let the agent remove its work dir.
+import { basename } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TgError } from '../shared/error.ts';
+import type { Choice } from '../choose-server/choose.ts';
+import type { RunEnv } from '../runenv/runenv.ts';
+import type { SyncClient } from '../sync-service/client.ts';
+import { quoteStorePath, copyClosure } from './copy-closure.ts';
+import { FRAME, FrameReader } from './frames.ts';
+import type { AgentEvent, Job } from './job.ts';
+import { oncePerRun } from './once-per-host.ts';
+import { extractOutputs } from './outputs-tar.ts';
+import type { Progress } from './progress.ts';
+import { resolveSshTarget } from './ssh-config.ts';
+import { openSsh, type RemoteForward, type SshSession } from './ssh-session.ts';
+
+/** Inputs of runRemote. */
+export interface RemoteRun {
+  runenv: RunEnv;
+  choice: Choice;
+  /** The app's output path in the Nix store; `bin/plan` and `bin/remote-agent` live there. */
+  outPath: string;
+  /** The instance's environment, passed on byte for byte (PATH excepted). */
+  env: NodeJS.ProcessEnv;
+  client: SyncClient;
+  progress: Progress;
+  /** Aborted when the runner is asked to stop (SIGTERM/SIGINT): the app gets TERM, outputs are still pulled. */
+  stop: AbortSignal;
+  graceMs: number;
+}
+
+// Rewrite INFLUXDB_URL to the forwarded port, keeping its scheme and path.
+function forwardedUrl(url: string, port: number): string {
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(port);
+  return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+}
+
+function influxTarget(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) };
+}
+
+// Run the instance on `choice.name`; resolves with the app's exit status.
+export async function runRemote(r: RemoteRun): Promise<number> {
+  const alias = r.choice.name;
+  const scope = { run: r.runenv.run, plan: r.runenv.plan, testCase: r.runenv.testCase };
+  const target = await resolveSshTarget(alias, { signal: AbortSignal.timeout(15_000) });
+  const ssh = await openSsh(target, { signal: AbortSignal.timeout(30_000) });
+  const forwards: RemoteForward[] = [];
+  try {
+    const copied = await oncePerRun(r.client, scope, `copy:${alias}:${basename(r.outPath)}`, () => copyClosure(ssh, alias, r.outPath));
+    r.progress.report('copy', {
+      ms: copied.value.ms,
+      bytes: copied.leader ? copied.value.bytes : 0,
+      paths: copied.leader ? copied.value.missing : 0,
+      note: !copied.leader
+        ? 'copied by another instance of this run'
+        : copied.value.missing === 0
+          ? `all ${copied.value.closure} paths already present`
+          : `of ${copied.value.closure} in the closure`,
+    });
+
+    const sync = await ssh.forwardIn('127.0.0.1', { host: r.runenv.syncService.host, port: r.runenv.syncService.port });
+    forwards.push(sync);
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(r.env)) if (v !== undefined && k !== 'PATH') env[k] = v;
+    env.SYNC_SERVICE_HOST = '127.0.0.1';
+    env.SYNC_SERVICE_PORT = String(sync.port);
+    if (r.runenv.influxdbUrl) {
+      const influx = await ssh.forwardIn('127.0.0.1', influxTarget(r.runenv.influxdbUrl));
+      forwards.push(influx);
+      env.INFLUXDB_URL = forwardedUrl(r.runenv.influxdbUrl, influx.port);
+    }
+    const job: Job = { version: 1, command: `${r.outPath}/bin/plan`, args: [], env, graceMs: r.graceMs };
+    return await runAgent(ssh, alias, r, job);
+  } finally {
+    await Promise.allSettled(forwards.map((f) => f.close()));
+    await ssh.close();
+  }
+}
+
+async function runAgent(ssh: SshSession, alias: string, r: RemoteRun, job: Job): Promise<number> {
+  const started = performance.now();
+  const channel = await ssh.exec(`exec ${quoteStorePath(r.outPath)}/bin/remote-agent run`);
+  const tar = new PassThrough();
+  const outputs = r.runenv.outputsPath;
+  let exit: Extract<AgentEvent, { type: 'exit' }> | undefined;
+  let cleaned = false;
+  let agentErr = '';
+  let pullStarted = 0;
+  let protocolError: Error | undefined;
+
+  const extracting = extractOutputs(tar, outputs).catch((error: unknown) => error as Error);
+  const reader = new FrameReader((kind, payload) => {
+    if (kind === FRAME.stdout) process.stdout.write(payload);
+    else if (kind === FRAME.stderr) process.stderr.write(payload);
+    else if (kind === FRAME.tar) {
+      pullStarted ||= performance.now();
+      tar.write(payload);
+    } else if (kind === FRAME.tarEnd) tar.end();
+    else if (kind === FRAME.event) {
+      const event = JSON.parse(payload.toString()) as AgentEvent;
+      if (event.type === 'exit') {
+        exit = event;
+        r.progress.report('run', { ms: Math.round(performance.now() - started), note: `exit ${event.status}` });
+      } else if (event.type === 'error') process.stderr.write(`remote-runner: ${alias}: ${event.message}\n`);
+      else if (event.type === 'cleaned') cleaned = true;
+    }
+  });
+  channel.on('data', (chunk: Buffer) => {
+    try {
+      reader.push(chunk);
+    } catch (error) {
+      protocolError = error as Error;
+      channel.close();
+    }
+  });
+  channel.stderr.on('data', (d: Buffer) => (agentErr = (agentErr + d.toString()).slice(-4000)));
+  const closed = new Promise<number | null>((resolve) => {
+    let code: number | null = null;
+    channel.once('exit', (c: number | null) => (code = c));
+    channel.once('close', () => resolve(code));
+  });
+
+  const terminate = () => channel.write(`${JSON.stringify({ op: 'term' })}\n`);
+  r.stop.addEventListener('abort', terminate, { once: true });
+  channel.write(`${JSON.stringify(job)}\n`);
+  try {
+    // The agent ends its tar stream after the app exits; then we let it clean up.
+    const tarDone = new Promise<void>((resolve) => tar.once('end', resolve).once('close', resolve));
+    await Promise.race([tarDone, closed]);
+    const report = exit ? await extracting : undefined;
+    if (report instanceof Error) {
+      process.stderr.write(`remote-runner: ${alias}: pulling outputs: ${report.message}\n`);
+    } else if (report) {
+      r.progress.report('pull', { ms: Math.round(performance.now() - (pullStarted || performance.now())), bytes: report.bytes, paths: report.files });
+      for (const refused of report.refused) process.stderr.write(`remote-runner: ${alias}: refused output entry ${JSON.stringify(refused.name)}: ${refused.reason}\n`);
+    }
+    if (channel.writable) channel.end(`${JSON.stringify({ op: 'done' })}\n`);
+    const code = await closed;
+    r.progress.report('cleanup', { note: cleaned ? 'remote work dir removed' : `agent exited ${code} without confirming cleanup` });
+    if (protocolError) throw new TgError('E_REMOTE', `ssh ${alias}: ${protocolError.message}`, { cause: protocolError });
+    if (!exit) {
+      const lost = await Promise.race([ssh.closed, sleep(1_000).then(() => undefined)]);
+      throw new TgError('E_REMOTE', `ssh ${alias}: the run ended before the app's exit status arrived (${lost ? `connection lost: ${lost.message}` : `agent exited ${code}`})${agentErr ? `: ${agentErr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+    }
+    return exit.status;
+  } finally {
+    r.stop.removeEventListener('abort', terminate);
+    tar.destroy();
+  }
+}

@@ -1,0 +1,17 @@
+// Every test case of the plan, by the name the manifest gives it.
+import type { Case } from '../context.ts';
+import { crash } from './crash.ts';
+import { fail } from './fail.ts';
+import { inspect } from './inspect.ts';
+import { ok } from './ok.ts';
+import { serverClient } from './server-client.ts';
+import { stall } from './stall.ts';
+
+export const cases: Readonly<Record<string, Case>> = {
+  'server-client': serverClient,
+  ok,
+  fail,
+  crash,
+  stall,
+  inspect,
+};
