@@ -37,6 +37,11 @@ export async function buildArtifact(spec: RunSpec, signal: AbortSignal): Promise
     await executable(entry, 'exec:ts');
     return { command: process.execPath, args: [entry], source: spec.planDir };
   }
+  if (spec.useBuild) {
+    const command = join(spec.useBuild, binPath);
+    await executable(command, `--use-build ${spec.useBuild}`);
+    return { command, args: [], source: spec.useBuild };
+  }
   const attr = String(spec.builderCfg.attr ?? 'default');
   const args = ['build', '--json', '--no-link', `${spec.planDir}#${attr}`, ...extraNixArgs()];
   const result = await execa('nix', args, { cancelSignal: signal, reject: false, stdin: 'ignore' });

@@ -9,7 +9,7 @@ import { countLine, renderSummary } from './summary.ts';
 const usage = `usage:
   tg-run single --plan <dir> --testcase <name> [--instances <n>] [--test-param k=v]...
                 [--run-cfg bin_path=...] [--builder nix:generic|exec:ts] [--outputs-dir <dir>]
-                [--collect] [--timeout <dur>] [--grace <dur>]
+                [--use-build <nix output path>] [--collect] [--timeout <dur>] [--grace <dur>]
   tg-run composition -f <composition.toml> [--plan <dir>] [same run flags]`;
 
 const options = {
@@ -24,6 +24,7 @@ const options = {
   timeout: { type: 'string' },
   grace: { type: 'string' },
   'influxdb-url': { type: 'string' },
+  'use-build': { type: 'string' },
   file: { type: 'string', short: 'f' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -75,6 +76,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     throw new TgError('E_USAGE', `unknown command ${JSON.stringify(command)}\n${usage}`);
   }
 
+  if (values['use-build']) spec.useBuild = values['use-build'];
   const cancel = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`tg-run: ${signal}: stopping every instance\n`);

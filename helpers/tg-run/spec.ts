@@ -30,6 +30,8 @@ export interface RunSpec {
   runCfg: Record<string, unknown>;
   groups: GroupSpec[];
   runId: string;
+  /** A build to use instead of building: a Nix output path (or the plan dir for exec:ts). */
+  useBuild?: string;
 }
 
 // A run id shaped like Testground's: 20 lowercase base32hex characters.
