@@ -95,13 +95,17 @@ async function runAgent(ssh: SshSession, alias: string, r: RemoteRun, job: Job):
   let pullStarted = 0;
   let protocolError: Error | undefined;
 
-  const extracting = extractOutputs(tar, outputs).catch((error: unknown) => error as Error);
+  const extracting = extractOutputs(tar, outputs, { from: alias }).catch((error: unknown) => error as Error);
   const reader = new FrameReader((kind, payload) => {
     if (kind === FRAME.stdout) process.stdout.write(payload);
     else if (kind === FRAME.stderr) process.stderr.write(payload);
     else if (kind === FRAME.tar) {
       pullStarted ||= performance.now();
-      tar.write(payload);
+      // Backpressure: hold the SSH channel while the extractor catches up.
+      if (!tar.write(payload)) {
+        channel.pause();
+        tar.once('drain', () => channel.resume());
+      }
     } else if (kind === FRAME.tarEnd) tar.end();
     else if (kind === FRAME.event) {
       const event = JSON.parse(payload.toString()) as AgentEvent;
