@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import ssh2 from 'ssh2';
-import type { AnyAuthMethod, AuthHandlerMiddleware, ClientChannel, TcpConnectionDetails } from 'ssh2';
+import type { AnyAuthMethod, AuthHandlerMiddleware, ClientChannel, ServerHostKeyAlgorithm, TcpConnectionDetails } from 'ssh2';
 import { TgError } from '../shared/error.ts';
 import { fingerprint, keyTypeOf, knownHostsName, knownKeyTypes, loadKnownHosts, verifyHostKey, type HostKeyLookup } from './known-hosts.ts';
 import type { SshTarget } from './ssh-config.ts';
@@ -39,14 +39,15 @@ const KEEPALIVE_COUNT_MAX = 3;
 const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
 const CLOSE_GRACE_MS = 2_000;
 // ssh2's own default host key algorithms, in its order; pinned key types go first.
-const HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
-const ALGORITHMS_FOR_KEY_TYPE: Record<string, string[]> = { 'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] };
+const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+const ALGORITHMS_FOR_KEY_TYPE: Record<string, ServerHostKeyAlgorithm[]> = { 'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] };
 
 type SshError = Error & { level?: string; code?: string };
 
 // Host key algorithms with the types pinned for this host first, as OpenSSH orders them.
-function hostKeyAlgorithms(pinnedTypes: string[]): string[] {
-  const preferred = pinnedTypes.flatMap((type) => ALGORITHMS_FOR_KEY_TYPE[type] ?? [type]).filter((a) => HOST_KEY_ALGORITHMS.includes(a));
+function hostKeyAlgorithms(pinnedTypes: string[]): ServerHostKeyAlgorithm[] {
+  const supported = (name: string): name is ServerHostKeyAlgorithm => (HOST_KEY_ALGORITHMS as string[]).includes(name);
+  const preferred = pinnedTypes.flatMap((type) => ALGORITHMS_FOR_KEY_TYPE[type] ?? [type]).filter(supported);
   return [...new Set([...preferred, ...HOST_KEY_ALGORITHMS])];
 }
 
@@ -83,13 +84,14 @@ async function planAuth(target: SshTarget, signal: AbortSignal | undefined): Pro
   return plan;
 }
 
-// The cause of a failed connect or a lost connection, in words.
-function describe(error: SshError, readyTimeoutMs: number): string {
+// The cause of a failed connect (given its time limit) or of a lost connection, in words.
+function describe(error: SshError, readyTimeoutMs?: number): string {
+  const timedOut = readyTimeoutMs === undefined ? 'timed out' : `timed out after ${readyTimeoutMs / 1000} s`;
   switch (error.code) {
     case 'ECONNREFUSED':
       return 'connection refused';
     case 'ETIMEDOUT':
-      return `timed out after ${readyTimeoutMs / 1000} s`;
+      return timedOut;
     case 'EHOSTUNREACH':
       return 'host unreachable';
     case 'ENETUNREACH':
@@ -100,7 +102,7 @@ function describe(error: SshError, readyTimeoutMs: number): string {
     case 'EAI_AGAIN':
       return `cannot resolve the host name (${error.code})`;
   }
-  if (error.level === 'client-timeout' && /handshake/i.test(error.message)) return `timed out after ${readyTimeoutMs / 1000} s`;
+  if (error.level === 'client-timeout' && /handshake/i.test(error.message)) return timedOut;
   return error.message;
 }
 
@@ -140,6 +142,7 @@ export async function openSsh(target: SshTarget, options: { signal?: AbortSignal
   const notes: string[] = [];
   const authHandler: AuthHandlerMiddleware = (_methodsLeft, _partialSuccess, next) => {
     const nextMethod = queue.shift();
+    // `false` ends authentication: ssh2 accepts it, its types do not say so.
     if (!nextMethod) return next(false as unknown as AnyAuthMethod);
     tried.push(nextMethod.label);
     next(nextMethod.method);
@@ -195,7 +198,8 @@ export async function openSsh(target: SshTarget, options: { signal?: AbortSignal
         username: target.user,
         hostVerifier,
         authHandler,
-        algorithms: { serverHostKey: hostKeyAlgorithms(knownKeyTypes(entries, lookup)) as never },
+        // An exact list: ssh2's `prepend` skips names already in its defaults instead of moving them.
+        algorithms: { serverHostKey: hostKeyAlgorithms(knownKeyTypes(entries, lookup)) },
         keepaliveInterval: keepaliveMs,
         keepaliveCountMax: KEEPALIVE_COUNT_MAX,
         readyTimeout: readyTimeoutMs,
@@ -204,6 +208,18 @@ export async function openSsh(target: SshTarget, options: { signal?: AbortSignal
       finish(new TgError('E_SSH', `${where}: ${(error as Error).message}`, { cause: error }));
     }
   });
+}
+
+// Stop a remote command: SIGTERM to its process group (sshd refuses this for root logins),
+// EOF on its stdin, and a close. sshd keeps the channel, and the command, until it exits.
+function stopChannel(channel: ClientChannel): void {
+  try {
+    channel.signal('TERM');
+    channel.end();
+    channel.close();
+  } catch {
+    // the connection is gone, and the command's channel with it
+  }
 }
 
 interface Operation<T> {
@@ -226,10 +242,10 @@ function collector(max: number): { push(chunk: Buffer): void; text(): string } {
   let dropped = 0;
   return {
     push(chunk) {
-      const room = max - size;
-      if (room > 0) chunks.push(room >= chunk.length ? chunk : chunk.subarray(0, room));
-      size += Math.min(room > 0 ? room : 0, chunk.length);
-      dropped += Math.max(0, chunk.length - Math.max(room, 0));
+      const kept = Math.min(Math.max(max - size, 0), chunk.length);
+      if (kept > 0) chunks.push(chunk.subarray(0, kept));
+      size += kept;
+      dropped += chunk.length - kept;
     },
     text() {
       const text = Buffer.concat(chunks).toString('utf8');
@@ -254,7 +270,7 @@ function makeSession(client: InstanceType<typeof ssh2.Client>, sock: net.Socket,
       lastError?.level === 'client-timeout'
         ? `no answer to ${KEEPALIVE_COUNT_MAX} keepalives sent every ${keepaliveMs / 1000} s`
         : lastError
-          ? describe(lastError, keepaliveMs)
+          ? describe(lastError)
           : 'closed by the remote host';
     return new TgError('E_SSH', `${where}: connection lost: ${cause}`, { cause: lastError });
   };
@@ -346,12 +362,12 @@ function makeSession(client: InstanceType<typeof ssh2.Client>, sock: net.Socket,
     const channel = await operation<ClientChannel>(signal, (op) => {
       client.exec(command, (error, channel) => {
         if (error) return op.reject(ended ?? new TgError('E_SSH', `${where}: cannot start ${JSON.stringify(command)}: ${error.message}`, { cause: error }));
-        if (op.settled()) return void channel.close();
+        if (op.settled()) return stopChannel(channel);
         op.resolve(channel);
       });
     });
     if (signal) {
-      const onAbort = (): void => void channel.close();
+      const onAbort = (): void => stopChannel(channel);
       if (signal.aborted) onAbort();
       else {
         signal.addEventListener('abort', onAbort, { once: true });
@@ -369,7 +385,7 @@ function makeSession(client: InstanceType<typeof ssh2.Client>, sock: net.Socket,
       const stderr = collector(maxOutputBytes);
       let code: number | null = null;
       let exitSignal: string | null = null;
-      op.onFailure(() => void channel.close());
+      op.onFailure(() => stopChannel(channel));
       channel.on('data', (chunk: Buffer) => stdout.push(chunk));
       channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
       channel.on('exit', (exitCode: number | null, signalName?: string) => {
@@ -393,7 +409,14 @@ function makeSession(client: InstanceType<typeof ssh2.Client>, sock: net.Socket,
         if (error) {
           return op.reject(ended ?? new TgError('E_SSH', `${where}: cannot forward a port on ${bindHost} of the remote to ${to.host}:${to.port}: ${error.message}`, { cause: error }));
         }
-        if (op.settled()) return void client.unforwardIn(bindHost, port, () => {});
+        if (op.settled()) {
+          try {
+            client.unforwardIn(bindHost, port, () => {});
+          } catch {
+            // the connection is gone, and the forward with it
+          }
+          return;
+        }
         // Registered here, not after the await: a connection may arrive in the same read.
         forwards.set(port, state);
         op.resolve(port);
