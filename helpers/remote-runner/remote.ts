@@ -7,7 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TgError } from '../shared/error.ts';
 import type { Choice } from '../choose-server/choose.ts';
 import type { RunEnv } from '../runenv/runenv.ts';
-import type { SyncClient } from '../sync-service/client.ts';
+import { localSystem } from '../choose-server/runners.ts';
+import type { RunScope, SyncClient } from '../sync-service/client.ts';
+import { buildRemote, locallyValid, realiseLocally } from './build-remote.ts';
 import { quoteStorePath, copyClosure } from './copy-closure.ts';
 import { FRAME, FrameReader } from './frames.ts';
 import type { AgentEvent, Job } from './job.ts';
@@ -21,8 +23,8 @@ import { openSsh, type RemoteForward, type SshSession } from './ssh-session.ts';
 export interface RemoteRun {
   runenv: RunEnv;
   choice: Choice;
-  /** The app's output path in the Nix store; `bin/plan` and `bin/remote-agent` live there. */
-  outPath: string;
+  /** The app for the host's system: its derivation and output path (`bin/plan`, `bin/remote-agent`). */
+  app: { drvPath: string; outPath: string };
   /** The instance's environment, passed on byte for byte (PATH excepted). */
   env: NodeJS.ProcessEnv;
   client: SyncClient;
@@ -53,17 +55,7 @@ export async function runRemote(r: RemoteRun): Promise<number> {
   const ssh = await openSsh(target, { signal: AbortSignal.timeout(30_000) });
   const forwards: RemoteForward[] = [];
   try {
-    const copied = await oncePerRun(r.client, scope, `copy:${alias}:${basename(r.outPath)}`, () => copyClosure(ssh, alias, r.outPath));
-    r.progress.report('copy', {
-      ms: copied.value.ms,
-      bytes: copied.leader ? copied.value.bytes : 0,
-      paths: copied.leader ? copied.value.missing : 0,
-      note: !copied.leader
-        ? 'copied by another instance of this run'
-        : copied.value.missing === 0
-          ? `all ${copied.value.closure} paths already present`
-          : `of ${copied.value.closure} in the closure`,
-    });
+    const outPath = await placeApp(ssh, r, scope);
 
     const sync = await ssh.forwardIn('127.0.0.1', { host: r.runenv.syncService.host, port: r.runenv.syncService.port });
     forwards.push(sync);
@@ -76,17 +68,47 @@ export async function runRemote(r: RemoteRun): Promise<number> {
       forwards.push(influx);
       env.INFLUXDB_URL = forwardedUrl(r.runenv.influxdbUrl, influx.port);
     }
-    const job: Job = { version: 1, command: `${r.outPath}/bin/plan`, args: [], env, graceMs: r.graceMs };
-    return await runAgent(ssh, alias, r, job);
+    const job: Job = { version: 1, command: `${outPath}/bin/plan`, args: [], env, graceMs: r.graceMs };
+    return await runAgent(ssh, alias, r, job, outPath);
   } finally {
     await Promise.allSettled(forwards.map((f) => f.close()));
     await ssh.close();
   }
 }
 
-async function runAgent(ssh: SshSession, alias: string, r: RemoteRun, job: Job): Promise<number> {
+// Put the app on the host, once per host per run: copy its closure, or, when the
+// entry says `"build": "remote"` or we cannot build its system here, build it there.
+async function placeApp(ssh: SshSession, r: RemoteRun, scope: RunScope): Promise<string> {
+  const alias = r.choice.name;
+  const remoteBuild = r.choice.runner.build === 'remote' || (r.choice.arch !== localSystem() && !(await locallyValid(r.app.outPath)));
+  if (remoteBuild) {
+    const built = await oncePerRun(r.client, scope, `build:${alias}:${basename(r.app.drvPath)}`, () => buildRemote(ssh, alias, r.app.drvPath));
+    r.progress.report('build', {
+      ms: built.value.ms,
+      bytes: built.leader ? built.value.copied.bytes : 0,
+      paths: built.leader ? built.value.copied.missing : 0,
+      note: built.leader ? `built ${built.value.outPath} on the host from ${r.app.drvPath}` : 'built by another instance of this run',
+    });
+    return built.value.outPath;
+  }
+  if (!(await locallyValid(r.app.outPath))) await realiseLocally(r.app.drvPath);
+  const copied = await oncePerRun(r.client, scope, `copy:${alias}:${basename(r.app.outPath)}`, () => copyClosure(ssh, alias, r.app.outPath));
+  r.progress.report('copy', {
+    ms: copied.value.ms,
+    bytes: copied.leader ? copied.value.bytes : 0,
+    paths: copied.leader ? copied.value.missing : 0,
+    note: !copied.leader
+      ? 'copied by another instance of this run'
+      : copied.value.missing === 0
+        ? `all ${copied.value.closure} paths already present`
+        : `of ${copied.value.closure} in the closure`,
+  });
+  return r.app.outPath;
+}
+
+async function runAgent(ssh: SshSession, alias: string, r: RemoteRun, job: Job, outPath: string): Promise<number> {
   const started = performance.now();
-  const channel = await ssh.exec(`exec ${quoteStorePath(r.outPath)}/bin/remote-agent run`);
+  const channel = await ssh.exec(`exec ${quoteStorePath(outPath)}/bin/remote-agent run`);
   const tar = new PassThrough();
   const outputs = r.runenv.outputsPath;
   let exit: Extract<AgentEvent, { type: 'exit' }> | undefined;

@@ -53,7 +53,7 @@ export async function runInstance(runenv: RunEnv, options: InstanceOptions): Pro
         throw new TgError('E_BUILD', `${choice.name}: a remote host needs the app's Nix closure: build with nix:generic (this runner runs from source)`);
       }
       return await withStopSignals(async (stop, stoppedBy) => {
-        const status = await runRemote({ runenv, choice, outPath: app.outPath, env: options.env, client, progress, stop, graceMs: options.graceMs ?? 10_000 });
+        const status = await runRemote({ runenv, choice, app, env: options.env, client, progress, stop, graceMs: options.graceMs ?? 10_000 });
         await progress.flush();
         const by = stoppedBy();
         return by ? exitStatus(null, by) : status;

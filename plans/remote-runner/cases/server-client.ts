@@ -3,7 +3,7 @@ import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { intParam, jsonPath, stringParam } from '../../../helpers/runenv/index.ts';
 import { TgError } from '../../../helpers/shared/error.ts';
-import { serverAddresses } from '../addresses.ts';
+import { rankAddresses, serverAddresses } from '../addresses.ts';
 import type { CaseContext } from '../context.ts';
 import { findServer } from '../find-server.ts';
 import { startPingServer } from '../ping-server.ts';
@@ -76,7 +76,7 @@ async function visit(ctx: CaseContext, ms: number): Promise<void> {
     throw new TgError('E_SYNC', `client: the message on ${ADDRESSES_TOPIC} is invalid: ${jsonPath(issue.path) || '.'}: ${issue.message} (got ${JSON.stringify(first.value)})`);
   }
   // Keep trying for ~20 s, never longer than timeout_secs allows.
-  const address = await findServer(parsed.data.addresses, { totalMs: Math.min(20_000, ms) });
+  const address = await findServer(rankAddresses(parsed.data.addresses), { totalMs: Math.min(20_000, ms) });
   await runenv.recordMessage(`client: ${address} answered pong`);
   await client.signalEntry(CLIENT_DONE);
 }
