@@ -41,12 +41,26 @@ export async function remoteMissing(ssh: SshSession, alias: string, paths: strin
   return paths.filter((p) => invalid.has(p));
 }
 
+// The NAR size of each path, summed: what `nix-store --export` will send, near enough.
+export async function narSize(paths: string[], signal?: AbortSignal): Promise<number> {
+  if (paths.length === 0) return 0;
+  const result = await execa('nix-store', ['--query', '--size', ...paths], { cancelSignal: signal, reject: false, stdin: 'ignore' });
+  if (result.failed) return 0;
+  return result.stdout.split('\n').filter(Boolean).reduce((sum, n) => sum + Number(n), 0);
+}
+
 // Copy the closure of `root` to the host, sending only the paths it lacks.
-export async function copyClosure(ssh: SshSession, alias: string, root: string, options: { signal?: AbortSignal; onBytes?: (bytes: number) => void } = {}): Promise<CopyReport> {
+export async function copyClosure(
+  ssh: SshSession,
+  alias: string,
+  root: string,
+  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void } = {},
+): Promise<CopyReport> {
   const started = performance.now();
   const closure = await localClosure([root], options.signal);
   const missing = await remoteMissing(ssh, alias, closure, options.signal);
   if (missing.length === 0) return { closure: closure.length, missing: 0, bytes: 0, ms: Math.round(performance.now() - started) };
+  const total = await narSize(missing, options.signal);
 
   const channel = await ssh.exec(`${REMOTE_NIX_PATH}; exec nix-store --import`, { ...(options.signal ? { signal: options.signal } : {}) });
   let remoteErr = '';
@@ -56,7 +70,7 @@ export async function copyClosure(ssh: SshSession, alias: string, root: string, 
   let bytes = 0;
   exported.stdout!.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
-    options.onBytes?.(bytes);
+    options.onBytes?.(bytes, total);
   });
   exported.stdout!.pipe(channel);
   const remoteExit = new Promise<number | null>((resolve) => channel.once('exit', (code: number | null) => resolve(code)));

@@ -38,6 +38,19 @@ export class Progress {
   }
 }
 
+// A throttled "copying X of Y MB (R MB/s)" line for long transfers.
+export function byteMeter(label: string, everyMs = 2_000): (sent: number, total: number) => void {
+  const start = performance.now();
+  let last = start;
+  return (sent, total) => {
+    const now = performance.now();
+    if (now - last < everyMs) return;
+    last = now;
+    const rate = sent / 1e6 / ((now - start) / 1000);
+    process.stderr.write(`${label}: ${mb(sent)}${total ? ` of ${mb(total)}` : ''} (${rate.toFixed(1)} MB/s)\n`);
+  };
+}
+
 // Time an async step.
 export async function timed<T>(step: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const start = performance.now();

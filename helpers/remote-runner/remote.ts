@@ -15,7 +15,7 @@ import { FRAME, FrameReader } from './frames.ts';
 import type { AgentEvent, Job } from './job.ts';
 import { oncePerRun } from './once-per-host.ts';
 import { extractOutputs } from './outputs-tar.ts';
-import type { Progress } from './progress.ts';
+import { byteMeter, type Progress } from './progress.ts';
 import { resolveSshTarget } from './ssh-config.ts';
 import { openSsh, type RemoteForward, type SshSession } from './ssh-session.ts';
 
@@ -32,6 +32,8 @@ export interface RemoteRun {
   /** Aborted when the runner is asked to stop (SIGTERM/SIGINT): the app gets TERM, outputs are still pulled. */
   stop: AbortSignal;
   graceMs: number;
+  /** Told which phase the run is in, for error messages. */
+  phase: (phase: string) => void;
 }
 
 // Rewrite INFLUXDB_URL to the forwarded port, keeping its scheme and path.
@@ -51,12 +53,14 @@ function influxTarget(url: string): { host: string; port: number } {
 export async function runRemote(r: RemoteRun): Promise<number> {
   const alias = r.choice.name;
   const scope = { run: r.runenv.run, plan: r.runenv.plan, testCase: r.runenv.testCase };
+  r.phase('connecting over SSH');
   const target = await resolveSshTarget(alias, { signal: AbortSignal.timeout(15_000) });
   const ssh = await openSsh(target, { signal: AbortSignal.timeout(30_000) });
   const forwards: RemoteForward[] = [];
   try {
     const outPath = await placeApp(ssh, r, scope);
 
+    r.phase('forwarding the sync service');
     const sync = await ssh.forwardIn('127.0.0.1', { host: r.runenv.syncService.host, port: r.runenv.syncService.port });
     forwards.push(sync);
     const env: Record<string, string> = {};
@@ -82,6 +86,7 @@ async function placeApp(ssh: SshSession, r: RemoteRun, scope: RunScope): Promise
   const alias = r.choice.name;
   const remoteBuild = r.choice.runner.build === 'remote' || (r.choice.arch !== localSystem() && !(await locallyValid(r.app.outPath)));
   if (remoteBuild) {
+    r.phase('building the app on the host');
     const built = await oncePerRun(r.client, scope, `build:${alias}:${basename(r.app.drvPath)}`, () => buildRemote(ssh, alias, r.app.drvPath));
     r.progress.report('build', {
       ms: built.value.ms,
@@ -91,8 +96,10 @@ async function placeApp(ssh: SshSession, r: RemoteRun, scope: RunScope): Promise
     });
     return built.value.outPath;
   }
+  r.phase('copying the closure');
   if (!(await locallyValid(r.app.outPath))) await realiseLocally(r.app.drvPath);
-  const copied = await oncePerRun(r.client, scope, `copy:${alias}:${basename(r.app.outPath)}`, () => copyClosure(ssh, alias, r.app.outPath));
+  const onBytes = byteMeter(`remote-runner: ${alias} (${r.choice.arch}): copying`);
+  const copied = await oncePerRun(r.client, scope, `copy:${alias}:${basename(r.app.outPath)}`, () => copyClosure(ssh, alias, r.app.outPath, { onBytes }));
   r.progress.report('copy', {
     ms: copied.value.ms,
     bytes: copied.leader ? copied.value.bytes : 0,
@@ -107,6 +114,7 @@ async function placeApp(ssh: SshSession, r: RemoteRun, scope: RunScope): Promise
 }
 
 async function runAgent(ssh: SshSession, alias: string, r: RemoteRun, job: Job, outPath: string): Promise<number> {
+  r.phase('running the app');
   const started = performance.now();
   const channel = await ssh.exec(`exec ${quoteStorePath(outPath)}/bin/remote-agent run`);
   const tar = new PassThrough();
@@ -160,6 +168,7 @@ async function runAgent(ssh: SshSession, alias: string, r: RemoteRun, job: Job, 
     // The agent ends its tar stream after the app exits; then we let it clean up.
     const tarDone = new Promise<void>((resolve) => tar.once('end', resolve).once('close', resolve));
     await Promise.race([tarDone, closed]);
+    r.phase('pulling the outputs');
     const report = exit ? await extracting : undefined;
     if (report instanceof Error) {
       process.stderr.write(`remote-runner: ${alias}: pulling outputs: ${report.message}\n`);
@@ -167,6 +176,7 @@ async function runAgent(ssh: SshSession, alias: string, r: RemoteRun, job: Job, 
       r.progress.report('pull', { ms: Math.round(performance.now() - (pullStarted || performance.now())), bytes: report.bytes, paths: report.files });
       for (const refused of report.refused) process.stderr.write(`remote-runner: ${alias}: refused output entry ${JSON.stringify(refused.name)}: ${refused.reason}\n`);
     }
+    r.phase('cleaning up');
     if (channel.writable) channel.end(`${JSON.stringify({ op: 'done' })}\n`);
     const code = await closed;
     r.progress.report('cleanup', { note: cleaned ? 'remote work dir removed' : `agent exited ${code} without confirming cleanup` });

@@ -21,51 +21,76 @@ export interface InstanceOptions {
   graceMs?: number;
 }
 
-// Turn SIGTERM/SIGINT/SIGHUP into an abort of `stop` while `work` runs.
-async function withStopSignals<T>(work: (stop: AbortSignal, stoppedBy: () => NodeJS.Signals | undefined) => Promise<T>): Promise<T> {
+// Why the run was stopped early: a signal to the runner, or the sync service going away.
+type StopReason = { signal: NodeJS.Signals } | { lost: Error };
+
+// Abort `stop` on SIGTERM/SIGINT/SIGHUP, or when the sync service connection drops.
+async function withStop<T>(client: SyncClient, work: (stop: AbortSignal, reason: () => StopReason | undefined) => Promise<T>): Promise<T> {
   const stop = new AbortController();
-  let by: NodeJS.Signals | undefined;
+  let reason: StopReason | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    by ??= signal;
-    process.stderr.write(`remote-runner: ${signal}: stopping the remote app, then pulling its outputs\n`);
+    reason ??= { signal };
+    process.stderr.write(`remote-runner: ${signal}: stopping the app, then pulling its outputs\n`);
     stop.abort(signal);
   };
+  void client.lost.then((error) => {
+    reason ??= { lost: error };
+    process.stderr.write(`remote-runner: ${error.message}: stopping the app\n`);
+    stop.abort(error);
+  });
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
   for (const s of signals) process.on(s, onSignal);
   try {
-    return await work(stop.signal, () => by);
+    return await work(stop.signal, () => reason);
   } finally {
     for (const s of signals) process.off(s, onSignal);
   }
 }
 
 // Run this instance where choose-server sends it; resolves with its exit status.
+// Every error names the instance, the host and the phase it failed in.
 export async function runInstance(runenv: RunEnv, options: InstanceOptions): Promise<number> {
+  let phase = 'connecting to the sync service';
+  let where = `instance ${runenv.group}`;
+  try {
+    return await runPhases(runenv, options, (p) => (phase = p), (w) => (where = w));
+  } catch (error) {
+    if (error instanceof TgError) throw new TgError(error.code, `${where}, ${phase}: ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
+async function runPhases(runenv: RunEnv, options: InstanceOptions, setPhase: (phase: string) => void, setWhere: (where: string) => void): Promise<number> {
   const artifacts = options.artifactsFile ? await loadArtifacts(options.artifactsFile) : undefined;
   const client = await SyncClient.connect(runenv.syncService.url, { signal: options.signal ?? AbortSignal.timeout(30_000) });
   try {
+    setPhase('choosing a host');
     const choice = await chooseServer(runenv, { client, ...(options.signal ? { signal: options.signal } : {}) });
+    setWhere(`instance ${runenv.group} #${choice.seq} on ${choice.name}`);
     const progress = new Progress(client, runenv, choice.name, choice.arch);
     progress.report('chosen', { note: `runner ${choice.index} of remote-runners (seq ${choice.seq})` });
-    if (choice.name !== 'localhost') {
-      const app = appFor(artifacts, choice.arch);
-      if (app.kind !== 'nix') {
-        throw new TgError('E_BUILD', `${choice.name}: a remote host needs the app's Nix closure: build with nix:generic (this runner runs from source)`);
-      }
-      return await withStopSignals(async (stop, stoppedBy) => {
-        const status = await runRemote({ runenv, choice, app, env: options.env, client, progress, stop, graceMs: options.graceMs ?? 10_000 });
-        await progress.flush();
-        const by = stoppedBy();
-        return by ? exitStatus(null, by) : status;
-      });
-    }
-    if (choice.arch !== localSystem()) {
-      throw new TgError('E_PARAM', `localhost is ${localSystem()}, but remote-runners[${choice.index}].arch says ${choice.arch}`);
-    }
     const app = appFor(artifacts, choice.arch);
-    const [command, args] = app.kind === 'source' ? [process.execPath, [app.bin]] : [app.bin, []];
-    const { value: status, ms } = await timed(() => runForeground(command, args, { env: options.env }));
-    progress.report('run', { ms, note: `exit ${status}` });
+    const status = await withStop(client, async (stop, reason) => {
+      let status: number;
+      if (choice.name !== 'localhost') {
+        if (app.kind !== 'nix') {
+          throw new TgError('E_BUILD', 'a remote host needs the app\'s Nix closure: build with nix:generic (this runner runs from source)');
+        }
+        status = await runRemote({ runenv, choice, app, env: options.env, client, progress, stop, graceMs: options.graceMs ?? 10_000, phase: setPhase });
+      } else {
+        if (choice.arch !== localSystem()) {
+          throw new TgError('E_PARAM', `localhost is ${localSystem()}, but remote-runners[${choice.index}].arch says ${choice.arch}`);
+        }
+        setPhase('running the app');
+        const [command, args] = app.kind === 'source' ? [process.execPath, [app.bin]] : [app.bin, []];
+        const run = await timed(() => runForeground(command, args, { env: options.env }, { signal: stop, graceMs: options.graceMs ?? 10_000 }));
+        progress.report('run', { ms: run.ms, note: `exit ${run.value}` });
+        status = run.value;
+      }
+      const why = reason();
+      if (why && 'lost' in why) throw new TgError('E_SYNC', `${why.lost.message} during the run; the app was stopped (its status: ${status})`, { cause: why.lost });
+      return why ? exitStatus(null, why.signal) : status;
+    });
     await progress.flush();
     return status;
   } finally {

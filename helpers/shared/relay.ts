@@ -7,10 +7,16 @@ import { exitStatus } from './terminate.ts';
 const relayed: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 // Spawn `command` with inherited stdio, relay termination signals, resolve with its shell-style status.
-export async function runForeground(command: string, args: string[], options: SpawnOptions): Promise<number> {
+// Aborting `stop.signal` sends the child TERM, and KILL after `stop.graceMs`.
+export async function runForeground(command: string, args: string[], options: SpawnOptions, stop?: { signal: AbortSignal; graceMs: number }): Promise<number> {
   const child = spawn(command, args, { stdio: 'inherit', ...options });
   const relay = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of relayed) process.on(s, relay);
+  const onStop = () => {
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), stop!.graceMs).unref();
+  };
+  stop?.signal.addEventListener('abort', onStop, { once: true });
   try {
     const [code, signal] = (await Promise.race([
       once(child, 'exit'),
@@ -20,6 +26,7 @@ export async function runForeground(command: string, args: string[], options: Sp
     ])) as [number | null, NodeJS.Signals | null];
     return exitStatus(code, signal);
   } finally {
+    stop?.signal.removeEventListener('abort', onStop);
     for (const s of relayed) process.off(s, relay);
   }
 }

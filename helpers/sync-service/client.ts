@@ -29,6 +29,10 @@ export class SyncClient {
   readonly #pending = new Map<string, Pending>();
   #next = 0;
   #closedError: Error | undefined;
+  #closing = false;
+  #onLost!: (error: TgError) => void;
+  /** Settles only if the connection drops without close() being called. */
+  readonly lost: Promise<TgError> = new Promise((resolve) => (this.#onLost = resolve));
 
   private constructor(socket: WebSocket, url: string) {
     this.#socket = socket;
@@ -43,6 +47,7 @@ export class SyncClient {
       this.#pending.get(res.id)?.onFrame(res);
     });
     socket.on('close', () => {
+      if (!this.#closing) this.#onLost(new TgError('E_SYNC', `sync service ${url}: connection lost`));
       this.#closedError ??= new TgError('E_SYNC', `sync service ${url}: connection closed`);
       for (const p of [...this.#pending.values()]) p.onClose(this.#closedError);
       this.#pending.clear();
@@ -133,6 +138,7 @@ export class SyncClient {
   }
 
   close(): void {
+    this.#closing = true;
     this.#closedError ??= new TgError('E_SYNC', `sync service ${this.#url}: client closed`);
     this.#socket.close();
   }
