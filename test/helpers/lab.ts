@@ -2,14 +2,32 @@
 import { execa } from 'execa';
 import { repoRoot } from './tg-run.ts';
 
+// One user of the lab at a time, machine-wide: a held flock, released by labDown().
+const LAB_USER_LOCK = '/run/remote-runner-lab.user.lock';
+let holder: ReturnType<typeof execa> | undefined;
+
+async function takeLab(): Promise<void> {
+  if (holder) return;
+  const child = execa('flock', ['-w', '900', LAB_USER_LOCK, 'sh', '-c', 'echo locked; exec sleep 3600'], { stdin: 'ignore', reject: false });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    void child.then((r) => reject(new Error(`cannot take the lab lock ${LAB_USER_LOCK}: ${r.stderr || `exit ${r.exitCode}`}`)));
+  });
+  holder = child;
+}
+
 // Bring up `n` fresh lab hosts (empty stores); the caller must call labDown().
 export async function labUp(n: number): Promise<void> {
+  await takeLab();
   await execa(`${repoRoot}scripts/lab`, ['down'], { timeout: 60_000, stdin: 'ignore' });
   await execa(`${repoRoot}scripts/lab`, ['up', String(n)], { timeout: 120_000, stdin: 'ignore' });
 }
 
 export async function labDown(): Promise<void> {
   await execa(`${repoRoot}scripts/lab`, ['down'], { timeout: 60_000, stdin: 'ignore', reject: false });
+  holder?.kill('SIGKILL');
+  await holder;
+  holder = undefined;
 }
 
 // Run a command inside a lab host's namespaces.
