@@ -2,6 +2,8 @@
 import { parseArgs } from 'node:util';
 import { TgError } from '../shared/error.ts';
 import { parseKeyValues } from './params.ts';
+import { buildArtifact } from './build.ts';
+import { dryRun, renderDryRun } from './dry-run.ts';
 import { runPlan } from './run.ts';
 import { compositionSpec, parseDuration, singleSpec, type RunSpec } from './spec.ts';
 import { countLine, renderSummary } from './summary.ts';
@@ -9,7 +11,7 @@ import { countLine, renderSummary } from './summary.ts';
 const usage = `usage:
   tg-run single --plan <dir> --testcase <name> [--instances <n>] [--test-param k=v]...
                 [--run-cfg bin_path=...] [--builder nix:generic|exec:ts] [--outputs-dir <dir>]
-                [--use-build <nix output path>] [--collect] [--timeout <dur>] [--grace <dur>]
+                [--use-build <nix output path>] [--collect] [--timeout <dur>] [--grace <dur>] [--dry-run]
   tg-run composition -f <composition.toml> [--plan <dir>] [same run flags]`;
 
 const options = {
@@ -25,6 +27,7 @@ const options = {
   grace: { type: 'string' },
   'influxdb-url': { type: 'string' },
   'use-build': { type: 'string' },
+  'dry-run': { type: 'boolean' },
   file: { type: 'string', short: 'f' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -77,6 +80,12 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   }
 
   if (values['use-build']) spec.useBuild = values['use-build'];
+  if (values['dry-run']) {
+    const artifact = await buildArtifact(spec, AbortSignal.timeout(600_000));
+    const plan = await dryRun(spec, artifact);
+    process.stdout.write(renderDryRun(plan));
+    return plan.hosts.some((h) => h.state === 'unreachable') ? 1 : 0;
+  }
   const cancel = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`tg-run: ${signal}: stopping every instance\n`);

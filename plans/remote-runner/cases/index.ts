@@ -6,6 +6,8 @@ import { inspect } from './inspect.ts';
 import { ok } from './ok.ts';
 import { serverClient } from './server-client.ts';
 import { stall } from './stall.ts';
+import { sleep } from './sleep.ts';
+import { hostileOutputs } from './hostile-outputs.ts';
 
 export const cases: Readonly<Record<string, Case>> = {
   'server-client': serverClient,
@@ -14,4 +16,6 @@ export const cases: Readonly<Record<string, Case>> = {
   crash,
   stall,
   inspect,
+  sleep,
+  'hostile-outputs': hostileOutputs,
 };
