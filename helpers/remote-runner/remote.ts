@@ -9,7 +9,9 @@ import type { Choice } from '../choose-server/choose.ts';
 import type { RunEnv } from '../runenv/runenv.ts';
 import { localSystem } from '../choose-server/runners.ts';
 import type { RunScope, SyncClient } from '../sync-service/client.ts';
+import { intParam } from '../runenv/getters.ts';
 import { buildRemote, locallyValid, realiseLocally } from './build-remote.ts';
+import { DEFAULT_MAX_COPIES, MAX_COPIES_PARAM, withCopySlot } from './copy-slots.ts';
 import { quoteStorePath, copyClosure } from './copy-closure.ts';
 import { FRAME, FrameReader } from './frames.ts';
 import type { AgentEvent, Job } from './job.ts';
@@ -80,6 +82,13 @@ export async function runRemote(r: RemoteRun): Promise<number> {
   }
 }
 
+// The run's bound on concurrent copies, from its param.
+function maxCopies(runenv: RunEnv): number {
+  const max = intParam(runenv, MAX_COPIES_PARAM, DEFAULT_MAX_COPIES);
+  if (max < 1) throw new TgError('E_PARAM', `param ${MAX_COPIES_PARAM}: expected at least 1, got ${max}`);
+  return max;
+}
+
 // Put the app on the host, once per host per run: copy its closure, or, when the
 // entry says `"build": "remote"` or we cannot build its system here, build it there.
 async function placeApp(ssh: SshSession, r: RemoteRun, scope: RunScope): Promise<string> {
@@ -87,7 +96,9 @@ async function placeApp(ssh: SshSession, r: RemoteRun, scope: RunScope): Promise
   const remoteBuild = r.choice.runner.build === 'remote' || (r.choice.arch !== localSystem() && !(await locallyValid(r.app.outPath)));
   if (remoteBuild) {
     r.phase('building the app on the host');
-    const built = await oncePerRun(r.client, scope, `build:${alias}:${basename(r.app.drvPath)}`, () => buildRemote(ssh, alias, r.app.drvPath));
+    const built = await oncePerRun(r.client, scope, `build:${alias}:${basename(r.app.drvPath)}`, () =>
+      withCopySlot(r.client, scope, maxCopies(r.runenv), () => buildRemote(ssh, alias, r.app.drvPath)),
+    );
     r.progress.report('build', {
       ms: built.value.ms,
       bytes: built.leader ? built.value.copied.bytes : 0,
@@ -99,7 +110,9 @@ async function placeApp(ssh: SshSession, r: RemoteRun, scope: RunScope): Promise
   r.phase('copying the closure');
   if (!(await locallyValid(r.app.outPath))) await realiseLocally(r.app.drvPath);
   const onBytes = byteMeter(`remote-runner: ${alias} (${r.choice.arch}): copying`);
-  const copied = await oncePerRun(r.client, scope, `copy:${alias}:${basename(r.app.outPath)}`, () => copyClosure(ssh, alias, r.app.outPath, { onBytes }));
+  const copied = await oncePerRun(r.client, scope, `copy:${alias}:${basename(r.app.outPath)}`, () =>
+    withCopySlot(r.client, scope, maxCopies(r.runenv), () => copyClosure(ssh, alias, r.app.outPath, { onBytes })),
+  );
   r.progress.report('copy', {
     ms: copied.value.ms,
     bytes: copied.leader ? copied.value.bytes : 0,

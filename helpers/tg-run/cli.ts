@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { TgError } from '../shared/error.ts';
 import { parseKeyValues } from './params.ts';
+import { MAX_COPIES_PARAM } from '../remote-runner/copy-slots.ts';
 import { buildArtifact } from './build.ts';
 import { dryRun, renderDryRun } from './dry-run.ts';
 import { runPlan } from './run.ts';
@@ -12,6 +13,7 @@ const usage = `usage:
   tg-run single --plan <dir> --testcase <name> [--instances <n>] [--test-param k=v]...
                 [--run-cfg bin_path=...] [--builder nix:generic|exec:ts] [--outputs-dir <dir>]
                 [--use-build <nix output path>] [--collect] [--timeout <dur>] [--grace <dur>] [--dry-run]
+                [--max-concurrent-copy <n>]
   tg-run composition -f <composition.toml> [--plan <dir>] [same run flags]`;
 
 const options = {
@@ -28,6 +30,7 @@ const options = {
   'influxdb-url': { type: 'string' },
   'use-build': { type: 'string' },
   'dry-run': { type: 'boolean' },
+  'max-concurrent-copy': { type: 'string' },
   file: { type: 'string', short: 'f' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -54,6 +57,10 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   }
   if (extra.length > 0) throw new TgError('E_USAGE', `unexpected arguments: ${extra.join(' ')}\n${usage}`);
   const params = parseKeyValues('--test-param', values['test-param'] ?? []);
+  if (values['max-concurrent-copy'] !== undefined) {
+    if (!/^[1-9]\d*$/.test(values['max-concurrent-copy'])) throw new TgError('E_USAGE', `--max-concurrent-copy ${JSON.stringify(values['max-concurrent-copy'])}: expected a whole number above 0`);
+    params[MAX_COPIES_PARAM] = values['max-concurrent-copy'];
+  }
   let spec: RunSpec;
   if (command === 'single') {
     const instances = values.instances === undefined ? undefined : Number(values.instances);
