@@ -74,15 +74,20 @@ export async function singleSpec(o: SingleOptions): Promise<RunSpec> {
   const instances = o.instances ?? tc.instances.default ?? tc.instances.min;
   checkInstances(tc, instances);
   const builder = asBuilder(o.builder ?? manifest.defaults.builder ?? 'nix:generic');
+  return runSpec(planDir, manifest, tc.name, builder, o.runCfg, [{ id: 'single', instances, params: resolveParams(tc, o.params, warn) }]);
+}
+
+// Assemble a RunSpec; the runner's settings are the manifest's, overridden by `runCfg`.
+function runSpec(planDir: string, manifest: Manifest, testCase: string, builder: Builder, runCfg: Record<string, unknown>, groups: GroupSpec[]): RunSpec {
   return {
     planDir,
     manifest,
     plan: manifest.name,
-    testCase: tc.name,
+    testCase,
     builder,
     builderCfg: sectionOf(manifest, 'builders', builder),
-    runCfg: { ...sectionOf(manifest, 'runners', 'local:exec'), ...o.runCfg },
-    groups: [{ id: 'single', instances, params: resolveParams(tc, o.params, warn) }],
+    runCfg: { ...sectionOf(manifest, 'runners', 'local:exec'), ...runCfg },
+    groups,
     runId: newRunId(),
   };
 }
@@ -135,20 +140,10 @@ export async function compositionSpec(o: { file: string; planDir?: string; build
   }
   checkInstances(tc, total);
   const builder = asBuilder(o.builder ?? comp.global.builder ?? manifest.defaults.builder ?? 'nix:generic');
-  const runCfg = Object.fromEntries(Object.entries(comp.global.run_config ?? {}).map(([k, v]) => [k, v]));
-  return {
-    planDir,
-    manifest,
-    plan: manifest.name,
-    testCase: tc.name,
-    builder,
-    builderCfg: sectionOf(manifest, 'builders', builder),
-    runCfg: { ...sectionOf(manifest, 'runners', 'local:exec'), ...runCfg },
-    groups: comp.groups.map((g) => ({
-      id: g.id,
-      instances: g.instances.count,
-      params: resolveParams(tc, { ...comp.global.run?.test_params, ...g.run?.test_params, ...o.params }, warn),
-    })),
-    runId: newRunId(),
-  };
+  const groups = comp.groups.map((g) => ({
+    id: g.id,
+    instances: g.instances.count,
+    params: resolveParams(tc, { ...comp.global.run?.test_params, ...g.run?.test_params, ...o.params }, warn),
+  }));
+  return runSpec(planDir, manifest, tc.name, builder, comp.global.run_config ?? {}, groups);
 }
