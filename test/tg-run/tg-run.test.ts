@@ -1,5 +1,5 @@
 // tg-run against the real plan, with the exec:ts builder: outcomes, cleanup, layout.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -119,5 +119,55 @@ describe('tg-run single with the exec:ts builder', () => {
     const result = await startTgRun(['single', '--plan', '.', '--builder', 'exec:ts', ...args], { env: { PATH: process.env.PATH! } });
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).toMatch(message);
+  });
+});
+
+describe('tg-run composition', () => {
+  it('runs every group of a composition with its own params and group id', async () => {
+    const dir = await tempDir('tg-comp-');
+    dirs.push(dir);
+    const file = join(dir, 'composition.toml');
+    await writeFile(
+      file,
+      [
+        '[metadata]',
+        'name = "two-groups"',
+        '[global]',
+        'plan = "remote-runner"',
+        'case = "inspect"',
+        'builder = "exec:ts"',
+        'runner = "local:exec"',
+        'total_instances = 3',
+        '[global.run.test_params]',
+        'shared = "from global"',
+        '[[groups]]',
+        'id = "alpha"',
+        '[groups.instances]',
+        'count = 1',
+        '[groups.run.test_params]',
+        'who = "alpha"',
+        '[[groups]]',
+        'id = "beta"',
+        '[groups.instances]',
+        'count = 2',
+        '[groups.run.test_params]',
+        'who = "beta"',
+        '',
+      ].join('\n'),
+    );
+    const outputs = join(dir, 'out');
+    const r = readResult(await startTgRun(['composition', '-f', file, '--plan', '.', '--outputs-dir', outputs], { env: { PATH: process.env.PATH! } }), outputs);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.rows.map((row) => [row.instance, row.group, row.outcome])).toEqual([
+      ['alpha[000]', 'alpha', 'success'],
+      ['beta[000]', 'beta', 'success'],
+      ['beta[001]', 'beta', 'success'],
+    ]);
+    const beta = JSON.parse(await readFile(join(outputs, 'remote-runner', r.runId, 'beta', '1', 'runenv.json'), 'utf8')) as {
+      env: Record<string, string>;
+      params: Record<string, string>;
+    };
+    expect(beta.params).toMatchObject({ shared: 'from global', who: 'beta' });
+    expect(beta.env).toMatchObject({ TEST_GROUP_ID: 'beta', TEST_GROUP_INSTANCE_COUNT: '2', TEST_INSTANCE_COUNT: '3' });
   });
 });
