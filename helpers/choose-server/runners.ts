@@ -1,7 +1,8 @@
-// The `remote-runners` param: a non-empty list of `{ name, arch?, build? }`.
+// The `remote-runners` param: a non-empty list of `{ name, arch?, build? }`, inline or from a file.
 import { z } from 'zod';
 import { parseJsonParam } from '../runenv/getters.ts';
 import { TgError } from '../shared/error.ts';
+import { isRunnerFileSpec, readRunnerSource, sourceLocation, type RunnerSource } from '../inventory/source.ts';
 
 /** Nix systems we build the app for. */
 export const SYSTEMS = ['x86_64-linux', 'aarch64-linux', 'x86_64-darwin', 'aarch64-darwin'] as const;
@@ -38,13 +39,32 @@ export const OVERFLOW_PARAM = 'remote-runners-overflow';
 // The most bytes of `remote-runners` we accept: the list is a handful of hosts, not data.
 const maxRunnersBytes = 256 * 1024;
 
-// Parse the `remote-runners` param text; errors name the param and the JSON path.
+// Parse the `remote-runners` param text (inline JSON, `@file` or `machines:file`); errors name the param and the JSON path.
 export function parseRunners(text: string): Runner[] {
+  if (isRunnerFileSpec(text)) return readRunnersFile(text).runners;
   const bytes = Buffer.byteLength(text);
   if (bytes > maxRunnersBytes) {
     throw new TgError('E_PARAM', `param ${RUNNERS_PARAM}: ${bytes} bytes is larger than the ${maxRunnersBytes} allowed`);
   }
   return parseJsonParam(RUNNERS_PARAM, text, runnersSchema);
+}
+
+// Read and validate `@file` (JSON, or a Nix machines file) or `machines:file`; errors name the param, the file and the line.
+export function readRunnersFile(spec: string): { runners: Runner[]; source: RunnerSource } {
+  let source: RunnerSource;
+  try {
+    source = readRunnerSource(spec);
+  } catch (error) {
+    if (!(error instanceof TgError)) throw error;
+    throw new TgError(error.code, `param ${RUNNERS_PARAM}: ${error.message}`, { cause: error });
+  }
+  const parsed = runnersSchema.safeParse(source.value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const message = `param ${RUNNERS_PARAM}: ${sourceLocation(source, issue.path)}: ${issue.message}`;
+    throw new TgError('E_PARAM', message.replace(/\r?\n/g, '\\n'), { cause: parsed.error });
+  }
+  return { runners: parsed.data, source };
 }
 
 // The Nix system of this machine.

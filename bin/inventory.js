@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { launch } from './_launch.js';
+
+await launch('../helpers/inventory/cli.ts');
