@@ -8,7 +8,8 @@ let holder: ReturnType<typeof execa> | undefined;
 
 async function takeLab(): Promise<void> {
   if (holder) return;
-  const child = execa('flock', ['-w', '900', LAB_USER_LOCK, 'sh', '-c', 'echo locked; exec sleep 3600'], { stdin: 'ignore', reject: false });
+  // The lock lives as long as `cat` reads our stdin: labDown() or our death ends it.
+  const child = execa('flock', ['-w', '900', LAB_USER_LOCK, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdin: 'pipe', reject: false });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());
     void child.then((r) => reject(new Error(`cannot take the lab lock ${LAB_USER_LOCK}: ${r.stderr || `exit ${r.exitCode}`}`)));
@@ -25,7 +26,7 @@ export async function labUp(n: number): Promise<void> {
 
 export async function labDown(): Promise<void> {
   await execa(`${repoRoot}scripts/lab`, ['down'], { timeout: 60_000, stdin: 'ignore', reject: false });
-  holder?.kill('SIGKILL');
+  holder?.stdin?.end();
   await holder;
   holder = undefined;
 }
