@@ -1,3 +1,14 @@
 // Choose the host an instance runs on from the `remote-runners` param.
-export { chooseServer, pickIndex, runnerParams, CHOOSE_STATE, type Choice } from './choose.ts';
-export { parseRunners, localSystem, runnersSchema, SYSTEMS, RUNNERS_PARAM, OVERFLOW_PARAM, type Runner, type NixSystem, type Overflow } from './runners.ts';
+export {
+  chooseServer,
+  pickIndex,
+  runnerParams,
+  liveParams,
+  liveRunners,
+  CHOOSE_STATE,
+  LIVE_ONLY_PARAM,
+  CHECK_TIMEOUT_PARAM,
+  type Choice,
+  type RunnerProbe,
+} from './choose.ts';
+export { parseRunners, readRunnersFile, localSystem, runnersSchema, SYSTEMS, RUNNERS_PARAM, OVERFLOW_PARAM, type Runner, type NixSystem, type Overflow } from './runners.ts';
