@@ -35,7 +35,9 @@ export async function remoteMissing(ssh: SshSession, alias: string, paths: strin
   if (paths.length === 0) return [];
   const command = `${REMOTE_NIX_PATH}; command -v nix-store >/dev/null || { echo "nix-store: not found" >&2; exit 127; }; exec nix-store --check-validity --print-invalid ${paths.map(quoteStorePath).join(' ')}`;
   const result = await ssh.run(command, { ...(signal ? { signal } : {}) });
-  if (result.code === 127) throw new TgError('E_COPY', `ssh ${alias}: the host has no Nix (nix-store not found on its PATH or in the default profile)`);
+  if (result.code === 127 || result.code === 126) {
+    throw new TgError('E_COPY', `ssh ${alias}: the host has no Nix (no runnable nix-store on its PATH or in the default profile: ${tail(result.stderr, 2)})`);
+  }
   if (result.code !== 0) throw new TgError('E_COPY', `ssh ${alias}: nix-store --check-validity exited ${result.code ?? result.signal}: ${tail(result.stderr)}`);
   const invalid = new Set(result.stdout.split('\n').filter(Boolean));
   return paths.filter((p) => invalid.has(p));

@@ -174,6 +174,10 @@ async function runAgent(ssh: SshSession, alias: string, r: RemoteRun, job: Job, 
     channel.once('close', () => resolve(code));
   });
 
+  // A channel that closes mid-pull ends the tar stream: what arrived stays, the rest is reported.
+  void closed.then(() => {
+    if (!tar.writableEnded) tar.end();
+  });
   const terminate = () => channel.write(`${JSON.stringify({ op: 'term' })}\n`);
   r.stop.addEventListener('abort', terminate, { once: true });
   channel.write(`${JSON.stringify(job)}\n`);
@@ -181,11 +185,18 @@ async function runAgent(ssh: SshSession, alias: string, r: RemoteRun, job: Job, 
     // The agent ends its tar stream after the app exits; then we let it clean up.
     const tarDone = new Promise<void>((resolve) => tar.once('end', resolve).once('close', resolve));
     await Promise.race([tarDone, closed]);
+    if (!exit) {
+      // The run ended before the app did: the connection or the agent went away mid-run.
+      const code = await closed;
+      if (protocolError) throw new TgError('E_REMOTE', `ssh ${alias}: ${protocolError.message}`, { cause: protocolError });
+      const lost = await Promise.race([ssh.closed, sleep(1_000).then(() => undefined)]);
+      throw new TgError('E_REMOTE', `ssh ${alias}: the run ended before the app's exit status arrived (${lost ? `connection lost: ${lost.message}` : `agent exited ${code}`})${agentErr ? `: ${agentErr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+    }
     r.phase('pulling the outputs');
-    const report = exit ? await extracting : undefined;
+    const report = await extracting;
     if (report instanceof Error) {
       process.stderr.write(`remote-runner: ${alias}: pulling outputs: ${report.message}\n`);
-    } else if (report) {
+    } else {
       r.progress.report('pull', { ms: Math.round(performance.now() - (pullStarted || performance.now())), bytes: report.bytes, paths: report.files });
       for (const refused of report.refused) process.stderr.write(`remote-runner: ${alias}: refused output entry ${JSON.stringify(refused.name)}: ${refused.reason}\n`);
     }
@@ -194,10 +205,6 @@ async function runAgent(ssh: SshSession, alias: string, r: RemoteRun, job: Job, 
     const code = await closed;
     r.progress.report('cleanup', { note: cleaned ? 'remote work dir removed' : `agent exited ${code} without confirming cleanup` });
     if (protocolError) throw new TgError('E_REMOTE', `ssh ${alias}: ${protocolError.message}`, { cause: protocolError });
-    if (!exit) {
-      const lost = await Promise.race([ssh.closed, sleep(1_000).then(() => undefined)]);
-      throw new TgError('E_REMOTE', `ssh ${alias}: the run ended before the app's exit status arrived (${lost ? `connection lost: ${lost.message}` : `agent exited ${code}`})${agentErr ? `: ${agentErr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
-    }
     return exit.status;
   } finally {
     r.stop.removeEventListener('abort', terminate);

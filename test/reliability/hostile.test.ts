@@ -99,7 +99,7 @@ describe('bad input', { timeout: 120_000 }, () => {
   });
 
   it('refuses an oversized remote-runners with one line naming the param and the size', async () => {
-    const big = JSON.stringify(Array.from({ length: 1500 }, (_, i) => ({ name: `host-number-${i}-${'x'.repeat(60)}`, arch: 'x86_64-linux' })));
+    const big = JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ name: `host-number-${i}-${'x'.repeat(60)}`, arch: 'x86_64-linux' })));
     const file = join(work, 'big-runners.json');
     await writeFile(file, big);
     const { result, id } = await run('ok', [], { 'remote-runners': `@${file}` });
