@@ -10,8 +10,8 @@ export type RunnerSource =
   | { kind: 'json'; file: string; value: unknown }
   | { kind: 'machines'; file: string; value: Array<{ name: string; arch?: string }>; lines: number[]; extras: MachineExtra[] };
 
-// The most bytes of a runners file we read: a list of hosts, not data.
-const MAX_FILE_BYTES = 1024 * 1024;
+// The most bytes of a runners file we read, as for inline `remote-runners`: a list of hosts, not data.
+const MAX_FILE_BYTES = 256 * 1024;
 const MACHINES_PREFIX = 'machines:';
 
 // Whether `spec` names a file (`@file` or `machines:file`) rather than holding inline JSON.
