@@ -106,6 +106,8 @@ runCommand "remote-runner-plan-${version}"
   cp -R '${src}/.' "$pkg/"
   chmod -R u+w "$pkg"
   ln -s '${nodeModules}/node_modules' "$pkg/node_modules"
+  # Each bin as one ES module, so it starts without compiling TypeScript.
+  '${nodejs}/bin/node' '${./bundle.mjs}' "$pkg"
 
   wrap() {
     printf '#!%s\nexec %s %s "$@"\n' '${runtimeShell}' '${nodejs}/bin/node' "$2" > "$out/bin/$1"
@@ -115,7 +117,7 @@ runCommand "remote-runner-plan-${version}"
     [ -e "$entry" ] || continue
     name="$(basename "$entry" .js)"
     case "$name" in _*) continue ;; esac
-    wrap "$name" "$entry"
+    if [ -e "$pkg/dist/$name.mjs" ]; then wrap "$name" "$pkg/dist/$name.mjs"; else wrap "$name" "$entry"; fi
   done
   [ -e "$out/bin/plan" ] || wrap plan "$pkg/bin/plan.js"
 ''

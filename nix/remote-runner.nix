@@ -45,7 +45,7 @@ runCommand "remote-runner-${plan.version or "0"}"
   printf '%s\n' "$artifactsJson" > "$out/share/remote-runner/artifacts.json"
   # The job description goes first: a later --artifacts from "$@" wins.
   printf '#!%s\nexec %s %s --artifacts %s "$@"\n' '${runtimeShell}' \
-    '${plan.nodejs}/bin/node' '${plan}/lib/remote-runner/bin/remote-runner.js' \
+    '${plan.nodejs}/bin/node' '${plan}/lib/remote-runner/dist/remote-runner.mjs' \
     "$out/share/remote-runner/artifacts.json" > "$out/bin/remote-runner"
   chmod +x "$out/bin/remote-runner"
 ''

@@ -8,7 +8,8 @@ export async function runMain(main: () => Promise<number | void>): Promise<void>
     if (typeof code === 'number') process.exitCode = code;
   } catch (error) {
     if (isUserError(error)) {
-      process.stderr.write(`${process.argv[1]?.split('/').pop() ?? 'error'}: ${error.message}\n`);
+      const bin = process.argv[1]?.split('/').pop()?.replace(/\.(m?js|ts)$/, '') ?? 'error';
+      process.stderr.write(`${bin}: ${error.message}\n`);
       process.exitCode = error.code === 'E_USAGE' ? 2 : 1;
     } else {
       process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n`);

@@ -93,7 +93,7 @@ describe('the flake built offline', () => {
     const wrapper = readFileSync(`${runner.outputs.out}/bin/remote-runner`, 'utf8');
     expect(wrapper).toMatch(/^#!\/\S+\n/);
     expect(wrapper).toMatch(/exec \/nix\/store\/[0-9a-z]{32}-nodejs-[^/\s]*\/bin\/node /);
-    expect(wrapper).toContain(`${plan}/lib/remote-runner/bin/remote-runner.js --artifacts ${runner.outputs.out}/share/remote-runner/artifacts.json "$@"`);
+    expect(wrapper).toContain(`${plan}/lib/remote-runner/dist/remote-runner.mjs --artifacts ${runner.outputs.out}/share/remote-runner/artifacts.json "$@"`);
   });
 
   it('builds this system’s plan but only instantiates the other systems’ plans', async () => {
@@ -123,7 +123,8 @@ describe('the flake built offline', () => {
     expect(existsSync(`${pkg}/node_modules/tsx/package.json`)).toBe(true);
     expect(existsSync(`${pkg}/node_modules/vitest`)).toBe(false);
     expect(existsSync(`${pkg}/node_modules/typescript`)).toBe(false);
-    const allowed = ['bin', 'helpers', 'plans', 'package.json', 'manifest.toml', 'tsconfig.json', 'node_modules'];
+    const allowed = ['bin', 'dist', 'helpers', 'plans', 'package.json', 'manifest.toml', 'tsconfig.json', 'node_modules'];
+    expect(readdirSync(`${pkg}/dist`).sort()).toEqual(expect.arrayContaining(['plan.mjs', 'remote-agent.mjs', 'remote-runner.mjs']));
     expect(readdirSync(pkg).filter((e) => !allowed.includes(e))).toEqual([]);
   });
 
