@@ -6,7 +6,8 @@ import { repoRoot } from './tg-run.ts';
 const LAB_USER_LOCK = '/run/remote-runner-lab.user.lock';
 let holder: ReturnType<typeof execa> | undefined;
 
-async function takeLab(): Promise<void> {
+// Wait for, and hold, the machine-wide lab lock.
+export async function takeLab(): Promise<void> {
   if (holder) return;
   // The lock lives as long as `cat` reads our stdin: labDown() or our death ends it.
   const child = execa('flock', ['-w', '900', LAB_USER_LOCK, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdin: 'pipe', reject: false });
@@ -26,6 +27,11 @@ export async function labUp(n: number): Promise<void> {
 
 export async function labDown(): Promise<void> {
   await execa(`${repoRoot}scripts/lab`, ['down'], { timeout: 60_000, stdin: 'ignore', reject: false });
+  await releaseLab();
+}
+
+// Let the next user have the lab.
+export async function releaseLab(): Promise<void> {
   holder?.stdin?.end();
   await holder;
   holder = undefined;

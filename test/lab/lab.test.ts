@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options, type Result } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { releaseLab, takeLab } from '../helpers/lab.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const lab = join(root, 'scripts/lab');
@@ -51,16 +52,18 @@ const canConnect = async (address: string): Promise<boolean> =>
 
 describe('scripts/lab', () => {
   beforeAll(async () => {
+    await takeLab();
     try {
       await labCmd('up', String(hosts.length));
     } catch (error) {
       await run(lab, ['down'], {}, 40_000);
       throw error;
     }
-  }, 60_000);
+  }, 600_000);
 
   afterAll(async () => {
     await run(lab, ['down'], {}, 40_000);
+    await releaseLab();
   }, 60_000);
 
   it('gives every host its own name, answered over ssh through its alias without HOME', { timeout: 20_000 }, async () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options, type Result } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { releaseLab, takeLab } from '../helpers/lab.ts';
 import { TgError } from '../../helpers/shared/error.ts';
 import { resolveSshTarget, type SshTarget } from '../../helpers/remote-runner/ssh-config.ts';
 import { openSsh, type SshSession } from '../../helpers/remote-runner/ssh-session.ts';
@@ -94,6 +95,7 @@ describe('ssh sessions to lab hosts', () => {
   };
 
   beforeAll(async () => {
+    await takeLab();
     try {
       await labCmd('up', '2');
     } catch (error) {
@@ -102,12 +104,13 @@ describe('ssh sessions to lab hosts', () => {
     }
     dir = await mkdtemp(join(tmpdir(), 'ssh-session-test-'));
     target = await resolveSshTarget('lab-h1', { signal: AbortSignal.timeout(10_000) });
-  }, 90_000);
+  }, 600_000);
 
   afterAll(async () => {
     await Promise.allSettled(sessions.map((s) => within(5_000, 'close', s.close())));
     if (dir) await rm(dir, { recursive: true, force: true });
     await run(lab, ['down']);
+    await releaseLab();
   }, 90_000);
 
   it('resolves lab-h1 through ssh -G in an environment with no HOME and no SSH_AUTH_SOCK, and logs in from there', { timeout: 30_000 }, async () => {
