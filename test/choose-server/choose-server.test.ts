@@ -124,7 +124,7 @@ describe('the choose-server bin', () => {
     for (const r of failed) {
       expect(r.exitCode).toBe(1);
       expect(r.stdout).toBe('');
-      expect(r.stderr).toMatch(/^choose-server\.js: param remote-runners: instance [45] has no runner: the list has 3 and remote-runners-overflow is "error"$/);
+      expect(r.stderr).toMatch(/^choose-server: param remote-runners: instance [45] has no runner: the list has 3 and remote-runners-overflow is "error"$/);
     }
   });
 
@@ -137,7 +137,7 @@ describe('the choose-server bin', () => {
     expect(result.stdout).toBe('');
     const lines = result.stderr.split('\n').filter(Boolean);
     expect(lines).toHaveLength(1);
-    expect(lines[0]!.replace(/^choose-server\.js: /, '')).toMatch(message);
+    expect(lines[0]!.replace(/^choose-server: /, '')).toMatch(message);
   });
 
   it('takes no sequence number for a bad list', async () => {

@@ -38,11 +38,11 @@ describe('the inventory bin', () => {
   });
 
   it.each<[string, string[], Record<string, string>, number, RegExp]>([
-    ['no list at all', [], {}, 2, /^inventory\.js: give --runners, or run inside an instance \(TEST_INSTANCE_PARAMS is not set\)\nusage: inventory /],
-    ['an unknown format', ['--runners', '[{"name":"localhost"}]', '--format', 'yaml'], {}, 2, /^inventory\.js: --format "yaml": expected one of json, machines, ssh-config\n/],
-    ['a bad timeout', ['--runners', '[{"name":"localhost"}]', '--check', '--timeout', 'later'], {}, 2, /^inventory\.js: --timeout: expected a duration such as 5s, 500ms or 1m \(up to 24h\), got "later"$/],
-    ['a bad list', ['--runners', '[{"name":"h"}]'], {}, 1, /^inventory\.js: param remote-runners\[0\]\.arch: arch is required for every host but localhost$/],
-    ['a missing file', ['--runners', `@/nonexistent/machines`], {}, 1, /^inventory\.js: param remote-runners: \/nonexistent\/machines: cannot be read \(ENOENT\)$/],
+    ['no list at all', [], {}, 2, /^inventory: give --runners, or run inside an instance \(TEST_INSTANCE_PARAMS is not set\)\nusage: inventory /],
+    ['an unknown format', ['--runners', '[{"name":"localhost"}]', '--format', 'yaml'], {}, 2, /^inventory: --format "yaml": expected one of json, machines, ssh-config\n/],
+    ['a bad timeout', ['--runners', '[{"name":"localhost"}]', '--check', '--timeout', 'later'], {}, 2, /^inventory: --timeout: expected a duration such as 5s, 500ms or 1m \(up to 24h\), got "later"$/],
+    ['a bad list', ['--runners', '[{"name":"h"}]'], {}, 1, /^inventory: param remote-runners\[0\]\.arch: arch is required for every host but localhost$/],
+    ['a missing file', ['--runners', `@/nonexistent/machines`], {}, 1, /^inventory: param remote-runners: \/nonexistent\/machines: cannot be read \(ENOENT\)$/],
   ])('refuses %s', async (_what, args, extra, code, message) => {
     const result = await inventory(args, extra);
     expect(result.exitCode).toBe(code);

@@ -234,13 +234,13 @@ describe('the remote-runner plan', () => {
     const result = await start(await spec('nope'));
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toBe('plan.js: run environment: TEST_CASE: unknown test case "nope" (expected one of server-client, ok, fail, crash, stall, inspect)');
+    expect(result.stderr).toBe('plan: run environment: TEST_CASE: unknown test case "nope" (expected one of server-client, ok, fail, crash, stall, inspect, sleep, hostile-outputs)');
   });
 
   it('refuses a bad run environment with one line naming the variable', async () => {
     const result = await start(await spec('ok', { env: { TEST_INSTANCE_COUNT: 'many' } }));
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/^plan\.js: run environment: TEST_INSTANCE_COUNT: expected a whole number \(got "many"\)$/);
+    expect(result.stderr).toMatch(/^plan: run environment: TEST_INSTANCE_COUNT: expected a whole number \(got "many"\)$/);
   });
 
   it('refuses an unreachable sync service with one line naming its address', async () => {
@@ -248,7 +248,7 @@ describe('the remote-runner plan', () => {
     const result = await start(await spec('ok', { syncPort: port }));
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toMatch(new RegExp(`^plan\\.js: sync service ws://127\\.0\\.0\\.1:${port}: cannot connect: .*ECONNREFUSED`));
+    expect(result.stderr).toMatch(new RegExp(`^plan: sync service ws://127\\.0\\.0\\.1:${port}: cannot connect: .*ECONNREFUSED`));
     expect(result.stderr.trim()).not.toContain('\n');
   });
 });
