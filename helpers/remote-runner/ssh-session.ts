@@ -156,7 +156,9 @@ export async function openSsh(target: SshTarget, options: { signal?: AbortSignal
   const client = new ssh2.Client();
   // Our own socket, connecting before ssh2 gets it: ssh2's destroy() does nothing once the
   // socket is half-closed, and an abort or a stuck close must always be able to drop it.
-  const sock = net.connect({ host: target.hostname, port: target.port });
+  // No Nagle: every exec, forward and window update is a small request that waits
+  // for its answer, and would otherwise sit out the peer's delayed ACK.
+  const sock = net.connect({ host: target.hostname, port: target.port, noDelay: true });
   return await new Promise<SshSession>((resolve, reject) => {
     let settled = false;
     let lastError: SshError | undefined;
@@ -301,7 +303,7 @@ function makeSession(client: InstanceType<typeof ssh2.Client>, sock: net.Socket,
     const state = forwards.get(details.destPort);
     if (!state || details.destIP !== state.bindHost) return rejectConnection();
     const channel = accept();
-    const socket = net.connect({ host: state.target.host, port: state.target.port });
+    const socket = net.connect({ host: state.target.host, port: state.target.port, noDelay: true });
     const link = { socket, channel };
     state.links.add(link);
     socket.on('error', () => {
