@@ -16,7 +16,7 @@ import { openSsh } from '../../helpers/remote-runner/ssh-session.ts';
 import { resolveSshTarget } from '../../helpers/remote-runner/ssh-config.ts';
 import { alternate, pairRatios, type Row } from './compare.ts';
 import type { Build } from './lab.ts';
-import { withNoDelay } from './proposals.ts';
+import { extractSync } from './sync-extract.ts';
 import { log, median, repoRoot, tempDir } from './util.ts';
 
 const REMOTE_ROOT = '/tmp/bench-b3';
@@ -54,6 +54,8 @@ export interface LocalTarProfile {
   gnuExtractMs: number;
   /** scripts/bench/sync-pack.ts, bundled, in its own node process, to /dev/null. */
   syncPackMs: number;
+  /** scripts/bench/sync-extract.ts, in this process, from the tar file. */
+  syncExtractMs: number;
 }
 
 // Time `step` three times and keep the median; `reset` runs untimed before each.
@@ -85,9 +87,10 @@ async function localTar(dir: string, node: string): Promise<Omit<LocalTarProfile
   const sketch = join(work, 'sync-pack.cjs');
   await esbuild({ entryPoints: [join(repoRoot, 'scripts/bench/sync-pack.ts')], outfile: sketch, bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
   const syncPackMs = await median3(() => execa(node, [sketch, dir], { stdout: 'ignore', env: { PATH: process.env.PATH! }, extendEnv: false }));
+  const syncExtractMs = await median3(() => extractSync(createReadStream(tarFile, { highWaterMark: 1 << 20 }), dest), clear);
   const tarBytes = (await stat(tarFile)).size;
   await rm(work, { recursive: true, force: true });
-  return { tarBytes, packMs, extractMs, gnuCreateMs, gnuExtractMs, syncPackMs };
+  return { tarBytes, packMs, extractMs, gnuCreateMs, gnuExtractMs, syncPackMs, syncExtractMs };
 }
 
 // Count the regular files and their bytes under `dir`.
@@ -121,18 +124,25 @@ async function prepare(host: string, size: B3Size, node: string): Promise<{ smal
 }
 
 // Ours: pack `remoteDir` on the host with packOutputs (or `packer`), extract into `dest`.
-async function pullOurs(build: Build, host: string, remoteDir: string, dest: string, expect: { files: number; bytes: number }, packer = REMOTE_PACKER): Promise<PullProfile> {
+async function pullOurs(
+  build: Build,
+  host: string,
+  remoteDir: string,
+  dest: string,
+  expect: { files: number; bytes: number },
+  sketches: { pack?: boolean; extract?: boolean } = {},
+): Promise<PullProfile> {
   const t0 = performance.now();
   const ssh = await openSsh(await resolveSshTarget(host));
   const connectMs = performance.now() - t0;
   try {
-    const channel = await ssh.exec(`exec ${build.node} ${packer} ${remoteDir}`);
+    const channel = await ssh.exec(`exec ${build.node} ${sketches.pack ? REMOTE_SKETCH : REMOTE_PACKER} ${remoteDir}`);
     let firstByteMs = 0;
     channel.once('data', () => (firstByteMs = performance.now() - t0));
     let err = '';
     channel.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
     const exited = new Promise<number | null>((resolve) => channel.once('exit', (c: number | null) => resolve(c)));
-    const report = await extractOutputs(channel, dest, { from: host });
+    const report = sketches.extract ? await extractSync(channel, dest) : await extractOutputs(channel, dest, { from: host });
     const exit = await exited;
     const totalMs = performance.now() - t0;
     if (exit !== 0) throw new Error(`B3: the remote packer exited ${exit}: ${err}`);
@@ -153,11 +163,11 @@ async function pullScp(host: string, remoteDir: string, dest: string, expect: { 
   return ms;
 }
 
-/** Whole pulls of the small files: ours as is, with the sketch packer, and with the sketch and TCP_NODELAY. */
+/** Whole pulls of the small files: ours as is, with the sketch packer, and with both sketches. */
 export interface PullVariants {
   now: number[];
   syncPack: number[];
-  syncPackNoDelay: number[];
+  syncBoth: number[];
 }
 
 export async function benchOutputs(
@@ -177,7 +187,7 @@ export async function benchOutputs(
   const expected = await prepare(host, size, build.node);
   const rows: Row[] = [];
   const profiles: Record<string, PullProfile> = {};
-  let variants: PullVariants = { now: [], syncPack: [], syncPackNoDelay: [] };
+  let variants: PullVariants = { now: [], syncPack: [], syncBoth: [] };
   const cases = [
     { key: 'small' as const, id: 'B3 small files', what: `${size.files} files of 0.2-4 KiB in ${Math.ceil(size.files / 100)} dirs`, goal: 0.33 },
     { key: 'big' as const, id: 'B3 big file', what: `one file of ${size.bigBytes / 1e6} MB`, goal: 1.1 },
@@ -203,12 +213,12 @@ export async function benchOutputs(
       },
     ], clear);
     if (c.key === 'small') {
-      const [now, sketch, sketchNoDelay] = await alternate('B3 small files: ours / sync-pack sketch / sketch + TCP_NODELAY', Math.max(2, pairs), [
+      const [now, syncPack, syncBoth] = await alternate('B3 small files: ours / sync-pack sketch / both sketches', Math.max(2, pairs), [
         async () => (await pullOurs(build, host, remoteDir, dest, expect)).totalMs,
-        async () => (await pullOurs(build, host, remoteDir, dest, expect, REMOTE_SKETCH)).totalMs,
-        async () => (await withNoDelay(() => pullOurs(build, host, remoteDir, dest, expect, REMOTE_SKETCH))).totalMs,
+        async () => (await pullOurs(build, host, remoteDir, dest, expect, { pack: true })).totalMs,
+        async () => (await pullOurs(build, host, remoteDir, dest, expect, { pack: true, extract: true })).totalMs,
       ], clear);
-      variants = { now: now!, syncPack: sketch!, syncPackNoDelay: sketchNoDelay! };
+      variants = { now: now!, syncPack: syncPack!, syncBoth: syncBoth! };
     }
     await rm(work, { recursive: true, force: true });
     profiles[c.id] = {

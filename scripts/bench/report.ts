@@ -189,12 +189,12 @@ function profileSection(rows: Row[], f: Findings): string[] {
         '|---|---:|---:|',
         `| ours (packOutputs, extractOutputs) | ${fmtMs(f.b3Local.packMs)} | ${fmtMs(f.b3Local.extractMs)} |`,
         `| GNU tar | ${fmtMs(f.b3Local.gnuCreateMs)} | ${fmtMs(f.b3Local.gnuExtractMs)} |`,
-        `| a sketch of packOutputs with synchronous reads (\`scripts/bench/sync-pack.ts\`, its own node process) | ${fmtMs(f.b3Local.syncPackMs)} | |`,
+        `| sketches with synchronous fs calls (\`scripts/bench/sync-pack.ts\` in its own node process, \`sync-extract.ts\` in this one) | ${fmtMs(f.b3Local.syncPackMs)} | ${fmtMs(f.b3Local.syncExtractMs)} |`,
         ...(f.b3Variants
           ? [
               '',
               `Whole pulls of the small files from the host (medians of ${f.b3Variants.now.length}, the three alternating): ours ${fmtMs(median(f.b3Variants.now))}; ` +
-                `with the sketch packing on the host ${fmtMs(median(f.b3Variants.syncPack))}; with the sketch and TCP_NODELAY on our SSH socket ${fmtMs(median(f.b3Variants.syncPackNoDelay))}.`,
+                `with the pack sketch on the host ${fmtMs(median(f.b3Variants.syncPack))}; with both sketches ${fmtMs(median(f.b3Variants.syncBoth))}.`,
             ]
           : []),
       );
@@ -346,23 +346,22 @@ function b3Gap(row: Row, f: Findings, base: number, ours: number): string[] {
   if (!local) return out;
   const perFile = (ms: number): string => `${Math.round((ms / local.files) * 1000)} µs`;
   const v = f.b3Variants;
-  const measured = v && v.syncPack.length ? Math.min(median(v.syncPack), median(v.syncPackNoDelay)) : undefined;
+  const both = v && v.syncBoth.length ? median(v.syncBoth) : undefined;
+  const sum = local.packMs + local.extractMs;
   out.push(
     '',
-    `What limits it is the work per file, on both ends (table above). packOutputs takes ${fmtMs(local.packMs)} for these ${local.files} files (${perFile(local.packMs)} a file) where GNU tar needs ${fmtMs(local.gnuCreateMs)}: ` +
-      'it makes one asynchronous fs call per step of every file (lstat, open, fstat, read, close), each a round trip through libuv\'s thread pool and a promise, ' +
-      `and a sketch that makes the same calls synchronously packs the same files in ${fmtMs(local.syncPackMs)}. ` +
-      `extractOutputs takes ${fmtMs(local.extractMs)} (${perFile(local.extractMs)} a file) where GNU tar needs ${fmtMs(local.gnuExtractMs)}: part of that is the file system creating ${local.files} files, which scp pays as well (it varies a lot on this shared disk), the rest is the same per-call overhead (open, fchmod, write, close). ` +
-      'Packing runs on the host and extracting here, at the same time, but the channel holds only a couple of MB of the tar, so the slower end sets the pace and both compete for the two cores.',
+    `What limits it is the work per file, at both ends (table above). packOutputs takes ${fmtMs(local.packMs)} for these ${local.files} files (${perFile(local.packMs)} a file) where GNU tar needs ${fmtMs(local.gnuCreateMs)}, ` +
+      `and extractOutputs ${fmtMs(local.extractMs)} (${perFile(local.extractMs)} a file) where GNU tar needs ${fmtMs(local.gnuExtractMs)}. ` +
+      'Both make one asynchronous fs call per step of every file (pack: lstat, open, fstat, read, close; extract: open, fchmod, write, close), each a round trip through libuv\'s thread pool and a promise. ' +
+      `Pack on the host and extract here could overlap, yet ours takes ${ours <= sum * 1.25 ? 'about their sum' : 'more than their sum'} (${fmtMs(sum)} alone, ${fmtMs(ours)} in the pull): both wait on the same two cores, which also run the cipher at each end. ` +
+      `Sketches that make the same calls synchronously take ${fmtMs(local.syncPackMs)} to pack (a node process start included) and ${fmtMs(local.syncExtractMs)} to extract` +
+      (both !== undefined && v ? `; a whole pull with both took ${fmtMs(both)} against ${fmtMs(median(v.now))} for ours in the same rounds, a ratio near ${fmtRatio(both / base)} against this run's scp.` : '.'),
     '',
     'Change: `helpers/remote-runner/outputs-tar.ts`. In `packFile`, read files up to, say, 1 MiB with `openSync`/`fstatSync`/`readSync`/`closeSync` ' +
       '(the agent does nothing else while it packs; larger files keep the streaming path). In `Placer.file`, collect the chunks of an entry up to the same size and write it with `openSync` (same flags), `writeSync` and `closeSync`, ' +
-      'and skip the `fchmod` when `open` already applied the mode (`(mode & ~umask) === mode`); the `lstat` checks of parent directories are cached already. ' +
-      `Expected: pack from ${fmtMs(local.packMs)} to about ${fmtMs(local.syncPackMs)}` +
-      (measured !== undefined && v
-        ? `; measured end to end with the sketch packing on the host, ours took ${fmtMs(median(v.syncPack))} against ${fmtMs(median(v.now))} as it is (with TCP_NODELAY as well, ${fmtMs(median(v.syncPackNoDelay))}), a ratio near ${fmtRatio(measured / base)} against this run's scp. `
-        : '. ') +
-      'What is left is extraction (the same change on that side) and the file system\'s own cost of creating the files, which scp pays too.',
+      'and skip the `fchmod` when `open` already applied the mode (`(mode & ~umask) === mode`); in `Placer.directory`, the `lstat`/`mkdir` pair can be synchronous too. ' +
+      'The checks stay as they are (names, O_EXCL|O_NOFOLLOW, parents that are real directories); only the waiting goes. ' +
+      (both !== undefined ? `Expected: about what the sketches measured, ${fmtMs(both)} here instead of ${fmtMs(ours)}.` : ''),
   );
   return out;
 }
