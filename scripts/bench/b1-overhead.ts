@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { openSsh } from '../../helpers/remote-runner/ssh-session.ts';
 import { resolveSshTarget } from '../../helpers/remote-runner/ssh-config.ts';
 import { alternate, pairRatios, type Row } from './compare.ts';
-import { runOne, type InstanceRun } from './instance.ts';
+import { instanceEnv, runOne, type InstanceRun } from './instance.ts';
 import type { Build } from './lab.ts';
 import { NODELAY_NODE_OPTIONS, bundleEffect, coldConnect, noDelayEffect } from './proposals.ts';
 import { log, median, nixEnv } from './util.ts';
@@ -49,7 +49,33 @@ async function wall(command: string, args: string[], options: Record<string, unk
 }
 
 // Where the time of one instance goes: each part measured on its own.
-async function profileParts(build: Build, host: string): Promise<Record<string, number>> {
+// A shell word holding `value` exactly.
+const shq = (value: string): string => `'${value.replaceAll("'", "'\\''")}'`;
+
+// The app alone: `ok` started on the host (timed there) with an instance's environment,
+// its sync service reached through a forward on an open connection.
+async function appAlone(build: Build, host: string, syncPort: number): Promise<number> {
+  const ssh = await openSsh(await resolveSshTarget(host));
+  try {
+    const forward = await ssh.forwardIn('127.0.0.1', { host: '127.0.0.1', port: syncPort });
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const env = { ...instanceEnv({ syncPort: forward.port, testcase: 'ok', hosts: [host], outputs: '/tmp', temp: '/tmp' }), PATH: '/usr/bin:/bin' };
+      const assignments = Object.entries(env).map(([k, v]) => `${k}=${shq(v)}`).join(' ');
+      const script = `d=$(mktemp -d); cd "$d"; s=$(date +%s%N); env -i ${assignments} TEST_OUTPUTS_PATH="$d" TEST_TEMP_PATH="$d" ${build.plan}/bin/plan >/dev/null 2>&1; c=$?; e=$(date +%s%N); rm -rf "$d"; echo "$c $(( (e - s) / 1000000 ))"`;
+      const r = await ssh.run(script);
+      const [code, ms] = r.stdout.trim().split(' ');
+      if (code !== '0') throw new Error(`B1: the app alone on ${host} exited ${code}: ${r.stderr}`);
+      times.push(Number(ms));
+    }
+    await forward.close();
+    return median(times);
+  } finally {
+    await ssh.close();
+  }
+}
+
+async function profileParts(build: Build, host: string, syncPort: number): Promise<Record<string, number>> {
   const parts: Record<string, number> = {};
   parts['OpenSSH: ssh host true (new connection)'] = await medianOf(3, () => wall('ssh', [host, 'true']));
   parts['ssh2 in-process: ssh -G, connect, run true, close'] = await medianOf(3, async () => {
@@ -69,6 +95,7 @@ async function profileParts(build: Build, host: string): Promise<Record<string, 
   parts[`remote: nix-store --check-validity of the closure (${closure.length} paths)`] = await medianOf(3, () =>
     remoteMs(host, `nix-store --check-validity --print-invalid ${closure.join(' ')}`),
   );
+  parts['remote: the app (`ok`) run alone on the host, instance environment, sync service through a forward'] = await appAlone(build, host, syncPort);
   return parts;
 }
 
@@ -103,7 +130,7 @@ export async function benchOverhead(build: Build, syncPort: number, pairs: numbe
   const baselineSteps: Record<string, number> = {};
   for (const step of Object.keys(baseRuns[0]?.steps ?? {})) baselineSteps[step] = median(baseRuns.map((r) => r.steps[step] ?? 0));
   log('B1: profiling the parts');
-  const parts = await profileParts(build, host);
+  const parts = await profileParts(build, host, syncPort);
   const noDelay = await noDelayEffect(host);
   const bundle = await bundleEffect(build.node, build.runner);
   const cold = await coldConnect(build.node, host, build.plan);

@@ -120,12 +120,17 @@ function part(b1: B1Profile, prefix: string): number | undefined {
   return key === undefined ? undefined : b1.parts[key];
 }
 
-// The app's own time in the baseline: its ssh step minus one bare ssh connection.
+// The app's own time: measured alone on the host, or else the baseline's ssh step minus a bare connection.
 function appAlone(b1: B1Profile): number | undefined {
+  const direct = part(b1, 'remote: the app');
+  if (direct !== undefined) return direct;
   const run = b1.baselineSteps.run;
   const ssh = part(b1, 'OpenSSH: ssh host true');
   return run !== undefined && ssh !== undefined ? Math.max(run - ssh, 0) : undefined;
 }
+
+// True when the build already sets TCP_NODELAY: the exec round trip shows no delayed ACK.
+const nagleFixed = (b1: B1Profile): boolean => b1.noDelay.now.roundTrip < 15;
 
 function profileSection(rows: Row[], f: Findings): string[] {
   const out = ['## Where the time goes', ''];
@@ -141,7 +146,8 @@ function profileSection(rows: Row[], f: Findings): string[] {
     for (const [name, ms] of Object.entries(b1.parts)) out.push(`| ${name} | ${fmtMs(ms)} |`);
     out.push(
       '',
-      'Two changes measured on the same code (ssh2 on lab-h1; the runner started with an empty environment, so it loads everything and stops):',
+      'Two changes measured on the same code (ssh2 on lab-h1; the runner started with an empty environment, so it loads everything and stops)' +
+        (nagleFixed(b1) ? '. The build measured here already connects with TCP_NODELAY, so those rows agree:' : ':'),
       '',
       '| | now | changed | change |',
       '|---|---:|---:|---|',
@@ -149,7 +155,9 @@ function profileSection(rows: Row[], f: Findings): string[] {
       `| exec round trip (\`run('true')\`) on an open connection | ${fmtMs(b1.noDelay.now.roundTrip)} | ${fmtMs(b1.noDelay.noDelay.roundTrip)} | TCP_NODELAY on the SSH socket |`,
       `| forwardIn on an open connection | ${fmtMs(b1.noDelay.now.forward)} | ${fmtMs(b1.noDelay.noDelay.forward)} | TCP_NODELAY on the SSH socket |`,
       `| remote-runner start | ${fmtMs(b1.bundle.packaged)} | ${fmtMs(b1.bundle.bundled)} | dependencies bundled into the bin |`,
-      `| whole B1 run of ours (median of ${b1.noDelayRuns.now.length}, alternating) | ${fmtMs(median(b1.noDelayRuns.now))} | ${fmtMs(median(b1.noDelayRuns.noDelay))} | TCP_NODELAY preloaded into the runner (\`NODE_OPTIONS=--import=data:…\`) |`,
+      ...(nagleFixed(b1)
+        ? []
+        : [`| whole B1 run of ours (median of ${b1.noDelayRuns.now.length}, alternating) | ${fmtMs(median(b1.noDelayRuns.now))} | ${fmtMs(median(b1.noDelayRuns.noDelay))} | TCP_NODELAY preloaded into the runner (\`NODE_OPTIONS=--import=data:…\`) |`]),
       '',
       "The runner's first remote steps in a fresh node process (the bench's copy of them, bundled; medians of 3):",
       '',
@@ -232,13 +240,13 @@ function gapsSection(rows: Row[], f: Findings): string[] {
     const base = median(row.baseline);
     const ours = median(row.ours);
     out.push(`### ${row.id}: ${fmtRatio(ratioOf(row))}, goal ${row.goal.op === '<=' ? '≤' : '≥'} ${row.goal.value}`, '');
-    const text = gapText(row, f, base, ours);
+    const text = gapText(row, f, base, ours, rows);
     out.push(...text, '');
   }
   return out;
 }
 
-function gapText(row: Row, f: Findings, base: number, ours: number): string[] {
+function gapText(row: Row, f: Findings, base: number, ours: number, rows: Row[]): string[] {
   switch (row.id) {
     case 'B1':
       return f.b1 ? b1Gap(f.b1, base, ours) : [];
@@ -249,7 +257,7 @@ function gapText(row: Row, f: Findings, base: number, ours: number): string[] {
       return b3Gap(row, f, base, ours);
     case 'B4 vs ssh':
     case 'B4 vs nix copy':
-      return b4Gap(row, f);
+      return b4Gap(row, f, byId(rows, 'B4 vs ssh'));
     case 'B5 barrier':
     case 'B5 pub/sub':
       return b5Gap(row, f, base, ours);
@@ -267,44 +275,61 @@ function b1Gap(b1: B1Profile, base: number, ours: number): string[] {
   const sshTrue = part(b1, 'OpenSSH: ssh host true');
   const agent = part(b1, 'remote: remote-agent start');
   const nd = b1.noDelay;
+  const fixed = nagleFixed(b1);
   const ndRun = median(b1.noDelayRuns.noDelay);
   const nowRun = median(b1.noDelayRuns.now);
   const saveBundle = b1.bundle.packaged - b1.bundle.bundled;
   const coldTotal = Object.values(b1.cold).reduce((a, b) => a + b, 0);
   const target = base * 0.5;
+  const withBundle = Math.min(ndRun, nowRun, ours) - saveBundle;
   const floor = b1.bundle.bundled + nd.noDelay.connect + (agent ?? 0) + (app ?? 0);
-  return [
+  const runPhase = copied !== undefined && ran !== undefined ? ran - copied : undefined;
+  const out = [
     `Ours takes ${fmtMs(ours)}, the baseline ${fmtMs(base)}; the goal asks for ${fmtMs(target)}. ` +
-      `The baseline is five OpenSSH connections (${ms0(sshTrue)} each for \`ssh host true\`) around one start of the app (about ${ms0(app)}: its ssh step minus a bare connection). ` +
+      `The baseline is five OpenSSH connections (${ms0(sshTrue)} each for \`ssh host true\`) around one run of the app (${ms0(app)} on its own). ` +
       'Ours is one process start here, one ssh2 connection, and two node processes on the host, the agent and the app. Where its time goes (timeline above):',
     '',
-    `- **${ms0(chosen)} until a host is chosen**, almost all of it the runner's own start: ${fmtMs(b1.bundle.packaged)} to start node and load its modules. ` +
-      `The package bundles our code but leaves the dependencies (ssh2, zod, ws, execa, tar-stream) in node_modules, where node resolves and compiles them file by file; ` +
+    `- **${ms0(chosen)} until a host is chosen**, mostly the runner's own start (measured alone, ${fmtMs(b1.bundle.packaged)} to start node and load its modules). ` +
+      'The package bundles our code but leaves the dependencies (ssh2, zod, ws, execa, tar-stream) in node_modules, where node resolves and compiles them file by file; ' +
       `the same entry bundled with its dependencies starts in ${fmtMs(b1.bundle.bundled)} (−${fmtMs(saveBundle)}).`,
     `- **${chosen !== undefined && copied !== undefined ? fmtMs(copied - chosen) : 'n/a'} to connect and learn that the closure is present.** ` +
       `In a fresh process these steps take ${fmtMs(coldTotal)} (${Object.entries(b1.cold).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}); ` +
-      `warm, in this process, ssh -G + connect takes ${fmtMs(nd.now.connect)}. The handshake's crypto and ssh2's code run cold in every runner.`,
-    `- **${copied !== undefined && ran !== undefined ? fmtMs(ran - copied) : 'n/a'} to forward the sync service, start the agent and run the app**: the agent's own start is ${ms0(agent)}, the app ${ms0(app)}. ` +
-      `The rest is waiting on the SSH socket: openSsh connects without TCP_NODELAY, so every small request that waits for an answer sits out the peer's delayed ACK ` +
-      `(an exec round trip takes ${fmtMs(nd.now.roundTrip)}, ${fmtMs(nd.noDelay.roundTrip)} with TCP_NODELAY; forwardIn ${fmtMs(nd.now.forward)} against ${fmtMs(nd.noDelay.forward)}), ` +
-      'and the app\'s own sync-service requests travel through that socket too.',
+      `warm, in this process, ssh -G + connect takes ${fmtMs(nd.now.connect)}: the handshake's crypto and ssh2's code run cold in every runner.`,
+    `- **${ms0(runPhase)} to forward the sync service, start the agent and run the app** (measured alone: the agent's start ${ms0(agent)}, the app's whole run ${ms0(app)})` +
+      (fixed
+        ? '.'
+        : `; the rest is waiting on the SSH socket: openSsh connects without TCP_NODELAY, so every small request that waits for an answer sits out the peer's delayed ACK ` +
+          `(an exec round trip takes ${fmtMs(nd.now.roundTrip)}, ${fmtMs(nd.noDelay.roundTrip)} with TCP_NODELAY; forwardIn ${fmtMs(nd.now.forward)} against ${fmtMs(nd.noDelay.forward)}), and the app's own sync-service requests travel through that socket too.`),
     '',
-    `Measured end to end, TCP_NODELAY alone takes a whole run of ours from ${fmtMs(nowRun)} to ${fmtMs(ndRun)} (ratio about ${fmtRatio(ndRun / base)}). ` +
-      `With the dependencies bundled as well (−${fmtMs(saveBundle)} at the runner's start, and less for the agent and the app), ours would come to about ${fmtMs(ndRun - saveBundle)}, a ratio near ${fmtRatio((ndRun - saveBundle) / base)}` +
-      (ndRun - saveBundle <= target ? `: at ${row05(target)}, with little room to spare. ` : `, still short of ${row05(target)}. `) +
-      `The floor of today's structure is not far below: the app alone and one connection take ${fmtMs((app ?? 0) + nd.noDelay.connect)}, and a bundled runner plus the agent add ${fmtMs(b1.bundle.bundled + (agent ?? 0))} (about ${fmtMs(floor)} in all). ` +
-      `Getting clear of the goal needs fewer node starts per instance: an agent that is not a node process (a small static binary starts in milliseconds, where node and the agent's modules take ${ms0(agent)}), ` +
+  ];
+  if (!fixed) {
+    out.push(`Measured end to end, TCP_NODELAY alone takes a whole run of ours from ${fmtMs(nowRun)} to ${fmtMs(ndRun)} (ratio about ${fmtRatio(ndRun / base)}). `);
+  }
+  const within = withBundle <= target;
+  out.push(
+    `With the dependencies bundled${fixed ? '' : ' as well'} (−${fmtMs(saveBundle)} at the runner's start, and less for the agent and the app), ours would come to about ${fmtMs(withBundle)}, a ratio near ${fmtRatio(withBundle / base)}` +
+      (within ? `, within the goal's ${fmtMs(target)} in this run, though with the baseline's time, mostly OpenSSH handshakes, moving with the machine's load, not by much. ` : `, still short of the goal's ${fmtMs(target)}. `) +
+      (floor < withBundle
+        ? `Below that, today's structure has a floor: the app alone and one connection take ${fmtMs((app ?? 0) + nd.noDelay.connect)}, and a bundled runner plus the agent add ${fmtMs(b1.bundle.bundled + (agent ?? 0))} (about ${fmtMs(floor)} in all). `
+        : '') +
+      `${within ? 'A clear margin' : 'Getting clear of the goal'} needs fewer node starts per instance: an agent that is not a node process (a small static binary starts in milliseconds, where node and the agent's modules take ${ms0(agent)}), ` +
       'and a runner that is not a fresh node process per instance (one long-lived runner per machine that the instances hand their job to), so that module loading and the cold handshake are paid once.',
     '',
     'Changes, in order of gain per line changed:',
     '',
-    `1. \`helpers/remote-runner/ssh-session.ts\`, \`openSsh\`: connect with \`net.connect({ host, port, noDelay: true })\` (or \`sock.setNoDelay(true)\` before \`client.connect\`). Expected: −${fmtMs(nowRun - ndRun)} per instance here (B1 end to end), about ${fmtMs(nd.now.roundTrip - nd.noDelay.roundTrip)} off every exec or forward request.`,
-    `2. \`nix/bundle.mjs\`: bundle the dependencies too: drop \`packages: 'external'\`, add \`external: ['*.node']\` (ssh2's optional native binding), and a banner defining \`require\` (\`createRequire(import.meta.url)\`), \`__filename\` and \`__dirname\` for the CommonJS dependencies. Expected: −${fmtMs(saveBundle)} at every runner start, and similar savings for the agent and the app on every instance.`,
-  ];
+  );
+  let n = 1;
+  if (!fixed) {
+    out.push(
+      `${n++}. \`helpers/remote-runner/ssh-session.ts\`, \`openSsh\`: connect with \`net.connect({ host, port, noDelay: true })\` (or \`sock.setNoDelay(true)\` before \`client.connect\`). Expected: −${fmtMs(nowRun - ndRun)} per instance here (B1 end to end), about ${fmtMs(nd.now.roundTrip - nd.noDelay.roundTrip)} off every exec or forward request.`,
+    );
+  }
+  out.push(
+    `${n++}. \`nix/bundle.mjs\`: bundle the dependencies too: drop \`packages: 'external'\`, add \`external: ['*.node']\` (ssh2's optional native binding), and a banner defining \`require\` (\`createRequire(import.meta.url)\`), \`__filename\` and \`__dirname\` for the CommonJS dependencies. Expected: −${fmtMs(saveBundle)} at every runner start, and similar savings for the agent and the app on every instance.`,
+    `${n++}. The agent as a small static binary instead of a node process: about −${ms0(agent)} per instance.`,
+  );
+  return out;
 }
-
-// The goal's time, for prose.
-const row05 = (target: number): string => `the goal's ${fmtMs(target)}`;
 
 function b2Gap(f: Findings, base: number, ours: number): string[] {
   const b2 = f.b2!;
@@ -323,7 +348,7 @@ function b2Gap(f: Findings, base: number, ours: number): string[] {
     `- Ours starts 16 runners here and 16 agents and 16 apps on the hosts, 48 node processes (${starts}), where the baseline starts 16 apps; ` +
       `the runners' starts overlap the copy and delay it, and the run phase (${ms0(b2.ours.run)} per instance) is mostly node starts queued on two cores.`,
     '',
-    `To reach ${fmtMs(target)} the CPU work has to shrink about ${fmtRatio(cpuOurs / (target / 1000 * 2))}-fold. The two B1 changes cut the module loading of all 48 starts (bundling) and the idle waits (TCP_NODELAY), ` +
+    `To reach ${fmtMs(target)} the CPU work has to shrink about ${fmtRatio(cpuOurs / ((target / 1000) * 2))}-fold. Bundling the dependencies (B1) cuts the module loading of all 48 starts, ` +
       'but the remaining floor is the per-instance process structure: one runner process per instance, each with its own SSH handshake, and one agent per instance. ' +
       'What would close it: tg-run (or a runner shared by all instances of a run on a machine) running the remote runs in one process with one SSH connection per host, and one agent per host starting all of that host\'s apps. ' +
       'Then the CPU left is the copy (export, encryption, import of 4 × 130 MB) and the apps themselves. On a machine with more cores than lab hosts, both sides would also run faster in parallel.',
@@ -333,8 +358,9 @@ function b2Gap(f: Findings, base: number, ours: number): string[] {
 function b3Gap(row: Row, f: Findings, base: number, ours: number): string[] {
   if (row.id === 'B3 big file') {
     return [
-      `Ours ${fmtMs(ours)} against scp's ${fmtMs(base)} (${mbps(row, 'ours')} against ${mbps(row, 'baseline')}). One stream of one file is bounded by the cipher on each side; ` +
-        "ours adds the tar framing and node's stream copies. See B4 for the cipher throughputs.",
+      `Ours ${fmtMs(ours)} against scp's ${fmtMs(base)} (${mbps(row, 'ours')} against ${mbps(row, 'baseline')}); the pairs' ratios: ${row.ratios.map(fmtRatio).join(', ')}. ` +
+        "One stream of one file is bounded by the cipher and the copies on each side; ours adds the tar framing and moves every byte through node at both ends (packOutputs' reads and stdout on the host, ssh2 and extractOutputs' writes here), " +
+        'where scp is C at both ends. See B4 for the cipher throughputs.',
     ];
   }
   const local = f.b3Local;
@@ -348,25 +374,31 @@ function b3Gap(row: Row, f: Findings, base: number, ours: number): string[] {
   const v = f.b3Variants;
   const both = v && v.syncBoth.length ? median(v.syncBoth) : undefined;
   const sum = local.packMs + local.extractMs;
+  const extractOverhead = local.extractMs > 1.5 * local.gnuExtractMs;
   out.push(
     '',
-    `What limits it is the work per file, at both ends (table above). packOutputs takes ${fmtMs(local.packMs)} for these ${local.files} files (${perFile(local.packMs)} a file) where GNU tar needs ${fmtMs(local.gnuCreateMs)}, ` +
-      `and extractOutputs ${fmtMs(local.extractMs)} (${perFile(local.extractMs)} a file) where GNU tar needs ${fmtMs(local.gnuExtractMs)}. ` +
-      'Both make one asynchronous fs call per step of every file (pack: lstat, open, fstat, read, close; extract: open, fchmod, write, close), each a round trip through libuv\'s thread pool and a promise. ' +
-      `Pack on the host and extract here could overlap, yet ours takes ${ours <= sum * 1.25 ? 'about their sum' : 'more than their sum'} (${fmtMs(sum)} alone, ${fmtMs(ours)} in the pull): both wait on the same two cores, which also run the cipher at each end. ` +
-      `Sketches that make the same calls synchronously take ${fmtMs(local.syncPackMs)} to pack (a node process start included) and ${fmtMs(local.syncExtractMs)} to extract` +
-      (both !== undefined && v ? `; a whole pull with both took ${fmtMs(both)} against ${fmtMs(median(v.now))} for ours in the same rounds, a ratio near ${fmtRatio(both / base)} against this run's scp.` : '.'),
+    `What limits it is the work per file (table above). packOutputs takes ${fmtMs(local.packMs)} for these ${local.files} files (${perFile(local.packMs)} a file) where GNU tar needs ${fmtMs(local.gnuCreateMs)}: ` +
+      "it makes one asynchronous fs call per step of every file (lstat, open, fstat, read, close), each a round trip through libuv's thread pool and a promise; " +
+      `a sketch that makes the same calls synchronously packs them in ${fmtMs(local.syncPackMs)}, a node start included. ` +
+      (extractOverhead
+        ? `extractOutputs takes ${fmtMs(local.extractMs)} (${perFile(local.extractMs)} a file) where GNU tar needs ${fmtMs(local.gnuExtractMs)}, for the same reason (open, fchmod, write, close, each awaited); the synchronous sketch takes ${fmtMs(local.syncExtractMs)}. `
+        : `extractOutputs takes ${fmtMs(local.extractMs)}, about what GNU tar needs (${fmtMs(local.gnuExtractMs)}) and the synchronous sketch (${fmtMs(local.syncExtractMs)}): in this run the file system set that pace, creating ${local.files} files on a shared disk, which scp pays as well. `) +
+      `Packing on the host and extracting here could overlap, yet ours takes ${ours <= sum * 1.25 ? 'about their sum' : 'more than their sum'} (${fmtMs(sum)} alone, ${fmtMs(ours)} in the pull), both waiting on the same two cores, which also run the cipher at each end.` +
+      (both !== undefined && v ? ` A whole pull with both sketches took ${fmtMs(both)} against ${fmtMs(median(v.now))} for ours in the same rounds, a ratio near ${fmtRatio(both / base)} against this run's scp.` : ''),
     '',
     'Change: `helpers/remote-runner/outputs-tar.ts`. In `packFile`, read files up to, say, 1 MiB with `openSync`/`fstatSync`/`readSync`/`closeSync` ' +
-      '(the agent does nothing else while it packs; larger files keep the streaming path). In `Placer.file`, collect the chunks of an entry up to the same size and write it with `openSync` (same flags), `writeSync` and `closeSync`, ' +
-      'and skip the `fchmod` when `open` already applied the mode (`(mode & ~umask) === mode`); in `Placer.directory`, the `lstat`/`mkdir` pair can be synchronous too. ' +
-      'The checks stay as they are (names, O_EXCL|O_NOFOLLOW, parents that are real directories); only the waiting goes. ' +
-      (both !== undefined ? `Expected: about what the sketches measured, ${fmtMs(both)} here instead of ${fmtMs(ours)}.` : ''),
+      '(the agent does nothing else while it packs; larger files keep the streaming path). ' +
+      'In `Placer.file`, collect the chunks of an entry up to the same size and write it with `openSync` (same flags), `writeSync` and `closeSync`, and skip the `fchmod` when `open` already applied the mode (`(mode & ~umask) === mode`); ' +
+      'in `Placer.directory`, the `lstat`/`mkdir` pair can be synchronous too. The checks stay as they are (names, O_EXCL|O_NOFOLLOW, parents that are real directories); only the waiting goes. ' +
+      (both !== undefined && v
+        ? `Expected: about the sketches' gain, ${Math.round((1 - both / median(v.now)) * 100)}% off a pull here (${fmtMs(both)} against ${fmtMs(median(v.now))} in the same rounds); `
+        : 'Then ') +
+      'what is left is the file system creating the files (as for scp) and the cipher.',
   );
   return out;
 }
 
-function b4Gap(row: Row, f: Findings): string[] {
+function b4Gap(row: Row, f: Findings, raw: Row | undefined): string[] {
   const parts = f.b4?.stages ?? {};
   const stage = (prefix: string): string => {
     const key = Object.keys(parts).find((k) => k.startsWith(prefix));
@@ -384,7 +416,8 @@ function b4Gap(row: Row, f: Findings): string[] {
         `Of ours' ${fmtMs(median(row.ours))}, ${ms0(f.b4?.fixedMs)} do not depend on the size (ours with nothing to send).`,
     ];
   }
-  const factor = (2 * otherRate) / Number.parseFloat(stage('OpenSSH cat'));
+  const rawRate = raw?.bytes ? raw.bytes / 1e6 / (median(raw.baseline) / 1000) : Number.NaN;
+  const factor = (2 * otherRate) / rawRate;
   const fixed = f.b4?.fixedMs;
   const streamRate = row.bytes && fixed !== undefined ? row.bytes / 1e6 / ((median(row.ours) - fixed) / 1000) : Number.NaN;
   return [
@@ -397,8 +430,11 @@ function b4Gap(row: Row, f: Findings): string[] {
       'and compress the stream (zstd at a low level on both ends) for real closures, which shrink two to four times (random data, as here, does not). ' +
       'On this machine neither helps: every core is already busy with the four stages.',
     '',
-    `Of ours' ${fmtMs(median(row.ours))}, ${ms0(fixed)} do not depend on the size (connect, list, ask the host: the time it takes with nothing to send), so the stream itself runs at about ${Number.isFinite(streamRate) ? streamRate.toFixed(0) : 'n/a'} MB/s. ` +
-      'Those fixed costs are where ours trails nix copy on small copies; TCP_NODELAY (see B1) takes a delayed ACK off each of its requests.',
+    `Of ours' ${fmtMs(median(row.ours))}, ${ms0(fixed)} do not depend on the size (connect, list, ask the host: the time it takes with nothing to send), so the stream itself runs at about ${Number.isFinite(streamRate) ? streamRate.toFixed(0) : 'n/a'} MB/s` +
+      (streamRate < otherRate
+        ? `, below nix copy's ${otherRate.toFixed(0)} MB/s: in ours every byte also passes through node (a pipe read, ssh2's packets, OpenSSL through node's crypto), CPU that the other stages need on two cores, where nix copy hands its stream from C++ straight to the OpenSSH client. ` +
+          'Streaming the export through an OpenSSH client process instead (`nix-store --export … | ssh host nix-store --import`, with the same pinned known_hosts) would take node out of the byte path.'
+        : '.'),
   ];
 }
 
@@ -408,10 +444,12 @@ function b5Gap(row: Row, f: Findings, base: number, ours: number): string[] {
   const go = cpu ? median(cpu[phase].go) : Number.NaN;
   const our = cpu ? median(cpu[phase].ours) : Number.NaN;
   return [
-    `Ours ${fmtMs(ours)} against Go's ${fmtMs(base)}; per pair: ${row.ratios.map(fmtRatio).join(', ')}. The services used ${fmtMs(our)} (ours) and ${fmtMs(go)} (Go) of CPU in this phase. ` +
-      (our <= go
-        ? 'Ours does less work; it loses on parallelism: one node thread accepts and upgrades the connections one after another, where Go\'s service spreads them over both cores, and the load script in this process competes for the same two cores. '
-        : 'Ours spends more CPU here: each of the 1,000 connections costs an HTTP upgrade in node\'s single thread. ') +
+    `Ours ${fmtMs(ours)} against Go's ${fmtMs(base)}; the pairs' ratios: ${row.ratios.map(fmtRatio).join(', ')}. The services used ${fmtMs(our)} (ours) and ${fmtMs(go)} (Go) of CPU in this phase. ` +
+      (our < go * 0.9
+        ? "Ours does less work; it loses on parallelism: one node thread accepts and upgrades the connections one after another, where Go's service spreads them over both cores, and the load script in this process competes for the same two cores. "
+        : our <= go * 1.1
+          ? "Both do about the same work; ours does it on one node thread, one connection after another, where Go's service spreads it over both cores (and the load script in this process competes for the same two cores). "
+          : "Ours spends more CPU here: each of the 1,000 connections costs an HTTP upgrade in node's single thread. ") +
       "The phase is short, so the machine's other work moves it a lot. What would close it: accept and upgrade connections on more than one thread " +
       '(workers sharing the listening socket that hand the upgraded sockets, or just their frames, to the one thread that keeps the state).',
   ];
