@@ -306,6 +306,8 @@ describe('ssh sessions to lab hosts', () => {
       await within(5_000, 'forward.close()', forward.close());
       await forward.close();
       expect(await within(5_000, 'the held connection ending', held)).toMatchObject({ code: 0, stdout: 'opened\neof\n' });
+      // The local end closes a moment after the remote one: wait for it, bounded.
+      for (let i = 0; i < 50 && echo.sockets.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(echo.sockets.size).toBe(0);
       expect((await session.run(probe(forward.port))).code).toBe(7);
       expect(await session.run(probe(second.port))).toMatchObject({ code: 0, stdout: 'hi\n' });
