@@ -93,7 +93,8 @@ function maxCopies(runenv: RunEnv): number {
 // entry says `"build": "remote"` or we cannot build its system here, build it there.
 async function placeApp(ssh: SshSession, r: RemoteRun, scope: RunScope): Promise<string> {
   const alias = r.choice.name;
-  const remoteBuild = r.choice.runner.build === 'remote' || (r.choice.arch !== localSystem() && !(await locallyValid(r.app.outPath)));
+  const builtHere = r.choice.runner.build !== 'remote' && (await locallyValid(r.app.outPath));
+  const remoteBuild = r.choice.runner.build === 'remote' || (r.choice.arch !== localSystem() && !builtHere);
   if (remoteBuild) {
     r.phase('building the app on the host');
     const built = await oncePerRun(r.client, scope, `build:${alias}:${basename(r.app.drvPath)}`, () =>
@@ -108,7 +109,7 @@ async function placeApp(ssh: SshSession, r: RemoteRun, scope: RunScope): Promise
     return built.value.outPath;
   }
   r.phase('copying the closure');
-  if (!(await locallyValid(r.app.outPath))) await realiseLocally(r.app.drvPath);
+  if (!builtHere) await realiseLocally(r.app.drvPath);
   const onBytes = byteMeter(`remote-runner: ${alias} (${r.choice.arch}): copying`);
   const copied = await oncePerRun(r.client, scope, `copy:${alias}:${basename(r.app.outPath)}`, () =>
     withCopySlot(r.client, scope, maxCopies(r.runenv), () => copyClosure(ssh, alias, r.app.outPath, { onBytes })),
