@@ -1,4 +1,4 @@
 #!/usr/bin/env node
 import { launch } from './_launch.js';
 
-await launch('../helpers/remote-runner/agent.ts');
+await launch('../helpers/agent/agent.ts');

@@ -1,10 +1,10 @@
 // Map an instance's sequence number on the state `choose_server` to a runner.
 import { TgError } from '../shared/error.ts';
 import { boolParam, parseJsonParam } from '../runenv/getters.ts';
-import { parseDurationMs } from '../inventory/duration.ts';
+import { parseDurationMs } from '../shared/duration.ts';
 import type { RunEnv } from '../runenv/runenv.ts';
 import { SyncClient, runKeys } from '../sync-service/client.ts';
-import { OVERFLOW_PARAM, RUNNERS_PARAM, localSystem, overflowSchema, parseRunners, type NixSystem, type Overflow, type Runner } from './runners.ts';
+import { OVERFLOW_PARAM, RUNNERS_PARAM, localSystem, overflowSchema, parseRunners, type NixSystem, type Overflow, type Runner } from '../runners/runners.ts';
 
 export const CHOOSE_STATE = 'choose_server';
 export const LIVE_ONLY_PARAM = 'remote-runners-live-only';
@@ -77,7 +77,7 @@ export async function liveRunners(
 }
 
 // The inventory's probe, loaded only when live-only asks for it.
-const probeRunners: RunnerProbe = async (runners, options) => (await import('../inventory/check.ts')).checkRunners(runners, options);
+const probeRunners: RunnerProbe = async (runners, options) => (await import('../ssh/probe.ts')).checkRunners(runners, options);
 
 // Map `seq` onto `runners` (the live ones, under live-only); `index` is always into the whole list.
 function choice(seq: number, runners: Runner[], overflow: Overflow, all: Runner[] = runners): Choice {

@@ -11,4 +11,4 @@ export {
   type Choice,
   type RunnerProbe,
 } from './choose.ts';
-export { parseRunners, readRunnersFile, localSystem, runnersSchema, SYSTEMS, RUNNERS_PARAM, OVERFLOW_PARAM, type Runner, type NixSystem, type Overflow } from './runners.ts';
+export { parseRunners, readRunnersFile, localSystem, runnersSchema, SYSTEMS, RUNNERS_PARAM, OVERFLOW_PARAM, type Runner, type NixSystem, type Overflow } from '../runners/runners.ts';

@@ -1,15 +1,15 @@
 // inventory: load the runner list, print it as JSON, a Nix machines file or ssh_config, and probe it.
 import { parseArgs } from 'node:util';
-import { RUNNERS_PARAM } from '../choose-server/runners.ts';
+import { RUNNERS_PARAM } from '../runners/runners.ts';
 import { unpackParams } from '../runenv/params.ts';
 import { TgError } from '../shared/error.ts';
-import { checkRunners } from './check.ts';
-import { parseDurationMs } from './duration.ts';
-import { loadRunners, toRunner, type InventoryEntry } from './entries.ts';
+import { checkRunners } from '../ssh/probe.ts';
+import { parseDurationMs } from '../shared/duration.ts';
+import { loadRunners, toRunner, type InventoryEntry } from '../runners/entries.ts';
 import { writeOutDir } from './out-dir.ts';
 import { renderMachines } from './render-machines.ts';
 import { renderSshConfig } from './render-ssh-config.ts';
-import { resolveHosts, type ResolvedHost } from './resolve.ts';
+import { resolveHosts, type ResolvedHost } from '../ssh/resolve.ts';
 import { renderCheckTable } from './table.ts';
 
 const usage = `usage: inventory [--runners <json|@file|machines:file>] [--format json|machines|ssh-config]

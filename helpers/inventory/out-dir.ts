@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { TgError } from '../shared/error.ts';
 import { renderMachines } from './render-machines.ts';
 import { renderKnownHosts, renderSshConfig } from './render-ssh-config.ts';
-import type { ResolvedHost } from './resolve.ts';
+import type { ResolvedHost } from '../ssh/resolve.ts';
 
 /** The files `writeOutDir` wrote, as absolute paths. */
 export interface OutDirFiles {

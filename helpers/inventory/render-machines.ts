@@ -1,7 +1,7 @@
 // Nix machines files from resolved hosts: what `--builders @file` and /etc/nix/machines read.
 import { TgError } from '../shared/error.ts';
-import type { SshTarget } from '../remote-runner/ssh-config.ts';
-import type { ResolvedHost } from './resolve.ts';
+import type { SshTarget } from '../ssh/ssh-config.ts';
+import type { ResolvedHost } from '../ssh/resolve.ts';
 
 // One field; Nix splits a line on whitespace, so a value that holds any cannot be written.
 function machineField(value: string | number | undefined, alias: string, what: string): string {

@@ -1,7 +1,7 @@
 // ssh_config blocks and known_hosts lines for resolved hosts, with strict host key checking.
-import { knownHostsName } from '../remote-runner/known-hosts.ts';
+import { knownHostsName } from '../ssh/known-hosts.ts';
 import { TgError } from '../shared/error.ts';
-import type { ResolvedHost } from './resolve.ts';
+import type { ResolvedHost } from '../ssh/resolve.ts';
 
 // One ssh_config argument, double-quoted when it holds whitespace; a `"` cannot be written.
 function arg(value: string, alias: string): string {

@@ -1,5 +1,5 @@
 // The `--check` table: one row per runner, in the list's order.
-import type { HostCheck } from './check.ts';
+import type { HostCheck } from '../ssh/probe.ts';
 
 const HEADER = ['HOST', 'ARCH', 'SSH', 'NIX', 'SYSTEM', 'STATE', 'DETAIL'];
 

@@ -7,19 +7,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TgError } from '../shared/error.ts';
 import type { Choice } from '../choose-server/choose.ts';
 import type { RunEnv } from '../runenv/runenv.ts';
-import { localSystem } from '../choose-server/runners.ts';
+import { localSystem } from '../runners/runners.ts';
 import type { RunScope, SyncClient } from '../sync-service/client.ts';
 import { intParam } from '../runenv/getters.ts';
-import { buildRemote, locallyValid, realiseLocally } from './build-remote.ts';
-import { DEFAULT_MAX_COPIES, MAX_COPIES_PARAM, withCopySlot } from './copy-slots.ts';
-import { quoteStorePath, copyClosure } from './copy-closure.ts';
-import { FRAME, FrameReader } from './frames.ts';
-import type { AgentEvent, Job } from './job.ts';
-import { oncePerRun } from './once-per-host.ts';
-import { extractOutputs } from './outputs-tar.ts';
+import { buildRemote } from '../closure/build-remote.ts';
+import { locallyValid, realiseLocally } from '../closure/store.ts';
+import { DEFAULT_MAX_COPIES, MAX_COPIES_PARAM, withCopySlot } from '../closure/copy-slots.ts';
+import { copyClosure } from '../closure/copy.ts';
+import { quoteStorePath } from '../ssh/remote-shell.ts';
+import { FRAME, FrameReader } from '../agent/frames.ts';
+import type { AgentEvent, Job } from '../agent/job.ts';
+import { oncePerRun } from '../closure/once-per-run.ts';
+import { extractOutputs } from '../outputs/tar.ts';
 import { byteMeter, type Progress } from './progress.ts';
-import { resolveSshTarget } from './ssh-config.ts';
-import { openSsh, type RemoteForward, type SshSession } from './ssh-session.ts';
+import { resolveSshTarget } from '../ssh/ssh-config.ts';
+import { openSsh, type RemoteForward, type SshSession } from '../ssh/session.ts';
 
 /** Inputs of runRemote. */
 export interface RemoteRun {

@@ -2,10 +2,10 @@
 import { TgError } from '../shared/error.ts';
 import { runForeground } from '../shared/relay.ts';
 import { chooseServer } from '../choose-server/choose.ts';
-import { localSystem } from '../choose-server/runners.ts';
+import { localSystem } from '../runners/runners.ts';
 import type { RunEnv } from '../runenv/runenv.ts';
 import { SyncClient } from '../sync-service/client.ts';
-import { appFor, loadArtifacts } from './app.ts';
+import { appFor, loadArtifacts } from '../closure/job-description.ts';
 import { Progress, timed } from './progress.ts';
 import { runRemote } from './remote.ts';
 import { exitStatus } from '../shared/terminate.ts';

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { TgError } from '../shared/error.ts';
 import { parseKeyValues } from './params.ts';
-import { MAX_COPIES_PARAM } from '../remote-runner/copy-slots.ts';
+import { MAX_COPIES_PARAM } from '../closure/copy-slots.ts';
 import { buildArtifact } from './build.ts';
 import { dryRun, renderDryRun } from './dry-run.ts';
 import { runPlan } from './run.ts';

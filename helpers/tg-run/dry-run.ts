@@ -1,13 +1,13 @@
 // tg-run --dry-run: say where each instance would go, what each host lacks, and
 // which hosts cannot be reached, without starting a single instance.
 import { pickIndex, runnerParams } from '../choose-server/choose.ts';
-import { localSystem, type NixSystem } from '../choose-server/runners.ts';
+import { localSystem, type NixSystem } from '../runners/runners.ts';
 import { TgError } from '../shared/error.ts';
-import { appFor, loadArtifacts, type Artifacts } from '../remote-runner/app.ts';
-import { localClosure, narSize, remoteMissing } from '../remote-runner/copy-closure.ts';
-import { locallyValid } from '../remote-runner/build-remote.ts';
-import { resolveSshTarget } from '../remote-runner/ssh-config.ts';
-import { openSsh } from '../remote-runner/ssh-session.ts';
+import { appFor, loadArtifacts, type Artifacts } from '../closure/job-description.ts';
+import { remoteMissing } from '../closure/copy.ts';
+import { localClosure, locallyValid, narSize } from '../closure/store.ts';
+import { resolveSshTarget } from '../ssh/ssh-config.ts';
+import { openSsh } from '../ssh/session.ts';
 import type { Artifact } from './build.ts';
 import type { RunSpec } from './spec.ts';
 

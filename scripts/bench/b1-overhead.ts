@@ -1,8 +1,8 @@
 // B1: the overhead of one instance of the trivial case `ok` on a lab host whose store
 // already holds the closure: our remote-runner against the prototype's flow.
 import { execa } from 'execa';
-import { openSsh } from '../../helpers/remote-runner/ssh-session.ts';
-import { resolveSshTarget } from '../../helpers/remote-runner/ssh-config.ts';
+import { openSsh } from '../../helpers/ssh/session.ts';
+import { resolveSshTarget } from '../../helpers/ssh/ssh-config.ts';
 import { alternate, pairRatios, type Row } from './compare.ts';
 import { instanceEnv, runOne, type InstanceRun } from './instance.ts';
 import type { Build } from './lab.ts';

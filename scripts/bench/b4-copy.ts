@@ -4,9 +4,9 @@
 // host's store after every run, so each run copies to a cold store.
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { copyClosure } from '../../helpers/remote-runner/copy-closure.ts';
-import { openSsh } from '../../helpers/remote-runner/ssh-session.ts';
-import { resolveSshTarget } from '../../helpers/remote-runner/ssh-config.ts';
+import { copyClosure } from '../../helpers/closure/copy.ts';
+import { openSsh } from '../../helpers/ssh/session.ts';
+import { resolveSshTarget } from '../../helpers/ssh/ssh-config.ts';
 import { alternate, pairRatios, type Row } from './compare.ts';
 import { sshTimed } from './lab.ts';
 import { log, median, must, nixEnv, onCleanup, tempDir } from './util.ts';

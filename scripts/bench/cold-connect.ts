@@ -1,9 +1,10 @@
 // B1's profile of the runner's first steps in a fresh process (cold JIT, as a runner
 // starts): resolve the alias, connect, list the closure, ask the host what it lacks.
 // Bundled and run with the closure's node by proposals.ts; prints its timings as JSON.
-import { localClosure, remoteMissing } from '../../helpers/remote-runner/copy-closure.ts';
-import { openSsh } from '../../helpers/remote-runner/ssh-session.ts';
-import { resolveSshTarget } from '../../helpers/remote-runner/ssh-config.ts';
+import { remoteMissing } from '../../helpers/closure/copy.ts';
+import { localClosure } from '../../helpers/closure/store.ts';
+import { openSsh } from '../../helpers/ssh/session.ts';
+import { resolveSshTarget } from '../../helpers/ssh/ssh-config.ts';
 
 const [host, root] = process.argv.slice(2);
 if (!host || !root) throw new Error('usage: cold-connect <host> <store path>');

@@ -4,8 +4,8 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { build as esbuild } from 'esbuild';
 import { execa } from 'execa';
-import { openSsh } from '../../helpers/remote-runner/ssh-session.ts';
-import { resolveSshTarget } from '../../helpers/remote-runner/ssh-config.ts';
+import { openSsh } from '../../helpers/ssh/session.ts';
+import { resolveSshTarget } from '../../helpers/ssh/ssh-config.ts';
 import { median, must, nixEnv, repoRoot, tempDir } from './util.ts';
 
 type Connect = typeof net.connect;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localSystem } from '../../helpers/choose-server/runners.ts';
+import { localSystem } from '../../helpers/runners/runners.ts';
 import { packParams } from '../../helpers/runenv/index.ts';
 
 const DEAD = 'no-such-host.invalid';

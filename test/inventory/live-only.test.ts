@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chooseServer, liveParams, liveRunners, type RunnerProbe } from '../../helpers/choose-server/choose.ts';
-import { localSystem, type Runner } from '../../helpers/choose-server/runners.ts';
+import { localSystem, type Runner } from '../../helpers/runners/runners.ts';
 import { packParams, parseRunEnv } from '../../helpers/runenv/index.ts';
 import { TgError } from '../../helpers/shared/error.ts';
 import { startSyncService, type SyncService } from '../../helpers/sync-service/index.ts';

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { SshTarget } from '../../helpers/remote-runner/ssh-config.ts';
+import type { SshTarget } from '../../helpers/ssh/ssh-config.ts';
 import {
   judgeProbe,
   loadRunners,

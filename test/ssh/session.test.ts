@@ -10,8 +10,8 @@ import { execa, type Options, type Result } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseLab, takeLab } from '../helpers/lab.ts';
 import { TgError } from '../../helpers/shared/error.ts';
-import { resolveSshTarget, type SshTarget } from '../../helpers/remote-runner/ssh-config.ts';
-import { openSsh, type SshSession } from '../../helpers/remote-runner/ssh-session.ts';
+import { resolveSshTarget, type SshTarget } from '../../helpers/ssh/ssh-config.ts';
+import { openSsh, type SshSession } from '../../helpers/ssh/session.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const lab = join(root, 'scripts/lab');

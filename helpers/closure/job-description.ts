@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { TgError } from '../shared/error.ts';
-import type { NixSystem } from '../choose-server/runners.ts';
+import type { NixSystem } from '../runners/runners.ts';
 
 const storePath = z.string().regex(/^\/nix\/store\/[0-9a-z]{32}-[^/]+$/, 'expected a /nix/store path');
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import tar, { type Header } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { extractOutputs, packOutputs, type ExtractReport } from '../../helpers/remote-runner/outputs-tar.ts';
+import { extractOutputs, packOutputs, type ExtractReport } from '../../helpers/outputs/tar.ts';
 import { TgError } from '../../helpers/shared/error.ts';
 
 let tmp: string;

@@ -14,7 +14,7 @@ import { TgError } from '../shared/error.ts';
 import { exitStatus } from '../shared/terminate.ts';
 import { FRAME, MAX_FRAME, encodeFrame, type FrameKind } from './frames.ts';
 import { controlSchema, jobSchema, type AgentEvent, type Job } from './job.ts';
-import { packOutputs } from './outputs-tar.ts';
+import { packOutputs } from '../outputs/tar.ts';
 
 const lostGraceMs = 2_000;
 

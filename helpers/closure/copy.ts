@@ -2,18 +2,9 @@
 // stream `nix-store --export` of just those into `nix-store --import` over SSH.
 import { execa } from 'execa';
 import { TgError, tail } from '../shared/error.ts';
-import type { SshSession } from './ssh-session.ts';
-
-// Nix store paths hold no quote, so single-quoting them is safe for the remote shell.
-const storePathRe = /^\/nix\/store\/[0-9a-z]{32}-[A-Za-z0-9+._?=-]+$/;
-
-// The remote's nix-store, also where non-interactive shells miss the Nix profile.
-export const REMOTE_NIX_PATH = 'PATH="$PATH:/nix/var/nix/profiles/default/bin:/run/current-system/sw/bin"';
-
-export function quoteStorePath(path: string): string {
-  if (!storePathRe.test(path)) throw new TgError('E_COPY', `not a Nix store path: ${JSON.stringify(path)}`);
-  return `'${path}'`;
-}
+import { REMOTE_NIX_PATH, quoteStorePath } from '../ssh/remote-shell.ts';
+import type { SshSession } from '../ssh/session.ts';
+import { localClosure, narSize } from './store.ts';
 
 /** What a copy did. */
 export interface CopyReport {
@@ -21,13 +12,6 @@ export interface CopyReport {
   missing: number;
   bytes: number;
   ms: number;
-}
-
-// The closure of `paths` in the local store, dependencies first.
-export async function localClosure(paths: string[], signal?: AbortSignal): Promise<string[]> {
-  const result = await execa('nix-store', ['--query', '--requisites', ...paths], { cancelSignal: signal, reject: false, stdin: 'ignore' });
-  if (result.failed) throw new TgError('E_COPY', `nix-store --query --requisites ${paths.join(' ')} exited ${result.exitCode}: ${tail(result.stderr)}`);
-  return result.stdout.split('\n').filter(Boolean);
 }
 
 // The subset of `paths` the remote store does not hold.
@@ -41,14 +25,6 @@ export async function remoteMissing(ssh: SshSession, alias: string, paths: strin
   if (result.code !== 0) throw new TgError('E_COPY', `ssh ${alias}: nix-store --check-validity exited ${result.code ?? result.signal}: ${tail(result.stderr)}`);
   const invalid = new Set(result.stdout.split('\n').filter(Boolean));
   return paths.filter((p) => invalid.has(p));
-}
-
-// The NAR size of each path, summed: what `nix-store --export` will send, near enough.
-export async function narSize(paths: string[], signal?: AbortSignal): Promise<number> {
-  if (paths.length === 0) return 0;
-  const result = await execa('nix-store', ['--query', '--size', ...paths], { cancelSignal: signal, reject: false, stdin: 'ignore' });
-  if (result.failed) return 0;
-  return result.stdout.split('\n').filter(Boolean).reduce((sum, n) => sum + Number(n), 0);
 }
 
 // Copy the closure of `root` to the host, sending only the paths it lacks.

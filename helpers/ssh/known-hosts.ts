@@ -1,9 +1,10 @@
 // OpenSSH known_hosts files: parse them, and decide whether a host key is the pinned one.
 // Unknown and changed keys are never accepted: there is no trust on first use here.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { TgError } from '../shared/error.ts';
+import { keyTypeOf } from '../shared/ssh-key.ts';
 
 /** One key line of a known_hosts file (markers `@revoked` and `@cert-authority` kept). */
 export interface KnownHostEntry {
@@ -32,20 +33,6 @@ export type HostKeyVerdict =
 
 const base64Field = z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, 'expected base64');
 const hashedField = z.string().regex(/^\|1\|[A-Za-z0-9+/]+={0,2}\|[A-Za-z0-9+/]+={0,2}$/, 'expected |1|salt|hash');
-
-// The key type a raw SSH public key blob starts with (a uint32 length, then the name).
-export function keyTypeOf(blob: Buffer): string | undefined {
-  if (blob.length < 4) return undefined;
-  const length = blob.readUInt32BE(0);
-  if (length === 0 || length > 64 || blob.length < 4 + length) return undefined;
-  const type = blob.subarray(4, 4 + length).toString('latin1');
-  return /^[\x21-\x7e]+$/.test(type) ? type : undefined;
-}
-
-// The OpenSSH fingerprint of a key blob: `SHA256:` and unpadded base64.
-export function fingerprint(blob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}
 
 // Parse the text of one known_hosts file; lines that are not valid key lines are skipped, as ssh does.
 export function parseKnownHosts(text: string, file: string): KnownHostEntry[] {

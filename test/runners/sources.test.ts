@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseRunners } from '../../helpers/choose-server/runners.ts';
+import { parseRunners } from '../../helpers/runners/runners.ts';
 import { loadRunners, type InventoryEntry } from '../../helpers/inventory/index.ts';
 import { TgError } from '../../helpers/shared/error.ts';
 

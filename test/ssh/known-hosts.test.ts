@@ -6,15 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fingerprint } from '../../helpers/shared/ssh-key.ts';
 import {
-  fingerprint,
   knownHostsName,
   knownKeyTypes,
   loadKnownHosts,
   parseKnownHosts,
   verifyHostKey,
   type HostKeyLookup,
-} from '../../helpers/remote-runner/known-hosts.ts';
+} from '../../helpers/ssh/known-hosts.ts';
 
 // A raw SSH public key blob of `type`: the type name, then key material (only its shape matters here).
 function blob(type: string): Buffer {

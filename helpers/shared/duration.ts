@@ -1,5 +1,5 @@
 // Durations as users type them for timeouts: `5s`, `500ms`, `1m`, `1m30s`, or plain seconds.
-import { TgError } from '../shared/error.ts';
+import { TgError } from './error.ts';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 

@@ -1,6 +1,6 @@
 // Nix machines files (`/etc/nix/machines`, `--builders @file`): one build machine per line.
 import { TgError } from '../shared/error.ts';
-import { keyTypeOf } from '../remote-runner/known-hosts.ts';
+import { keyTypeOf } from '../shared/ssh-key.ts';
 
 /** What a machines line says beyond the runner's host and system; every field is optional. */
 export interface MachineExtra {

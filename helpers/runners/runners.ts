@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { parseJsonParam } from '../runenv/getters.ts';
 import { TgError } from '../shared/error.ts';
-import { isRunnerFileSpec, readRunnerSource, sourceLocation, type RunnerSource } from '../inventory/source.ts';
+import { isRunnerFileSpec, readRunnerSource, sourceLocation, type RunnerSource } from './source.ts';
 
 /** Nix systems we build the app for. */
 export const SYSTEMS = ['x86_64-linux', 'aarch64-linux', 'x86_64-darwin', 'aarch64-darwin'] as const;

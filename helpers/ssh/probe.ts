@@ -4,13 +4,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { localSystem } from '../choose-server/runners.ts';
-import { REMOTE_NIX_PATH } from '../remote-runner/copy-closure.ts';
-import { knownHostsName } from '../remote-runner/known-hosts.ts';
-import type { SshTarget } from '../remote-runner/ssh-config.ts';
-import { openSsh } from '../remote-runner/ssh-session.ts';
+import { localSystem } from '../runners/runners.ts';
+import { REMOTE_NIX_PATH } from './remote-shell.ts';
+import { knownHostsName } from './known-hosts.ts';
+import type { SshTarget } from './ssh-config.ts';
+import { openSsh } from './session.ts';
 import { TgError, tail } from '../shared/error.ts';
-import type { InventoryEntry } from './entries.ts';
+import type { InventoryEntry } from '../runners/entries.ts';
 import { targetFor } from './resolve.ts';
 
 /** The outcome of probing one runner. */

@@ -5,7 +5,8 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthHandlerMiddleware, ClientChannel, ServerHostKeyAlgorithm, TcpConnectionDetails } from 'ssh2';
 import { TgError } from '../shared/error.ts';
-import { fingerprint, keyTypeOf, knownHostsName, knownKeyTypes, loadKnownHosts, verifyHostKey, type HostKeyLookup } from './known-hosts.ts';
+import { fingerprint, keyTypeOf } from '../shared/ssh-key.ts';
+import { knownHostsName, knownKeyTypes, loadKnownHosts, verifyHostKey, type HostKeyLookup } from './known-hosts.ts';
 import type { SshTarget } from './ssh-config.ts';
 
 /** What a finished remote command left: its exit code or signal, and its (bounded) output. */

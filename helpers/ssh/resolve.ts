@@ -1,7 +1,7 @@
 // Resolve inventory hosts as the user's OpenSSH would (ssh -G), with their pinned host keys.
-import { entryMatches, knownHostsName, loadKnownHosts, type KnownHostEntry } from '../remote-runner/known-hosts.ts';
-import { resolveSshTarget, type SshTarget } from '../remote-runner/ssh-config.ts';
-import type { InventoryEntry } from './entries.ts';
+import { entryMatches, knownHostsName, loadKnownHosts, type KnownHostEntry } from './known-hosts.ts';
+import { resolveSshTarget, type SshTarget } from './ssh-config.ts';
+import type { InventoryEntry } from '../runners/entries.ts';
 
 /** A non-localhost entry with how to reach it and the host keys it is pinned to. */
 export interface ResolvedHost {

@@ -1,5 +1,5 @@
 // The runner inventory: each runner with what a Nix machines file adds to it.
-import { parseRunners, readRunnersFile, type Runner } from '../choose-server/runners.ts';
+import { parseRunners, readRunnersFile, type Runner } from './runners.ts';
 import type { MachineExtra } from './machines-file.ts';
 import { isRunnerFileSpec } from './source.ts';
 
