@@ -40,7 +40,8 @@ export interface CheckOptions {
 export const PROBE_SCRIPT = [
   REMOTE_NIX_PATH,
   String.raw`printf 'machine=%s\nkernel=%s\n' "$(uname -m)" "$(uname -s)"`,
-  String.raw`if ! command -v nix-store >/dev/null 2>&1; then echo 'nix=-'; elif v=$(nix-store --version 2>&1); then printf 'nix=%s\n' "$v"; else printf 'nix-failed=%s\n' "$v" | tr '\n' ' '; echo; fi`,
+  // The version is read from stdout only: Nix warns on stderr (e.g. about a missing nixbld group).
+  String.raw`if ! command -v nix-store >/dev/null 2>&1; then echo 'nix=-'; elif v=$(nix-store --version 2>/dev/null); then printf 'nix=%s\n' "$v"; else printf 'nix-failed=%s\n' "$(nix-store --version 2>&1 >/dev/null)" | tr '\n' ' '; echo; fi`,
 ].join('; ');
 
 const CPUS: Record<string, string> = { x86_64: 'x86_64', amd64: 'x86_64', aarch64: 'aarch64', arm64: 'aarch64' };
