@@ -1,0 +1,17 @@
+// Command go-plan is an example Testground plan: it shows where each instance ran.
+package main
+
+import (
+	"github.com/testground/sdk-go/run"
+)
+
+// testcases maps the manifest's test case names to their functions.
+var testcases = map[string]interface{}{
+	"placement": run.InitializedTestCaseFn(placement),
+	"fail":      run.InitializedTestCaseFn(fail),
+	"sleep":     run.InitializedTestCaseFn(sleep),
+}
+
+func main() {
+	run.InvokeMap(testcases)
+}
