@@ -1,24 +1,33 @@
 {
-  description = "remote-runner: a Testground plan and runner that runs test instances on remote machines";
+  description = "remote-runner: run Testground test plans on remote hosts over SSH, shipping Nix closures";
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
 
   outputs = { self, nixpkgs }:
     let
-      systems = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
+      lib = import ./nix/lib.nix { inherit self nixpkgs; };
       # Base URL of the npm registry for package-lock.json entries that have no
-      # "resolved" URL (see nix/package.nix); null: such entries are an error.
-      npmRegistry = null;
+      # "resolved" URL (see nix/package.nix).
+      npmRegistry = "https://registry.npmjs.org";
     in
     {
-      # packages.<system>.plan:          the app closure ($out/bin/plan)
-      # packages.<system>.remote-runner: $out/bin/remote-runner and
-      #                                  $out/share/remote-runner/artifacts.json
-      packages = nixpkgs.lib.genAttrs systems (system:
-        import ./nix/packages.nix {
-          pkgs = nixpkgs.legacyPackages.${system};
-          plans = nixpkgs.lib.genAttrs systems (s: self.packages.${s}.plan);
-          inherit npmRegistry;
-        });
+      # lib.testgroundPlan, lib.testgroundArtifact, lib.agent: see nix/lib.nix.
+      inherit lib;
+
+      packages = lib.forSystems (system: import ./nix/packages.nix {
+        inherit self lib system npmRegistry;
+        pkgs = nixpkgs.legacyPackages.${system};
+      });
+
+      templates = {
+        go-plan = {
+          path = ./examples/go-plan;
+          description = "A Testground plan in Go (sdk-go) that remote-runner places on remote hosts";
+        };
+        ts-plan = {
+          path = ./examples/ts-plan;
+          description = "A Testground plan in TypeScript (@testground/sdk) that remote-runner places on remote hosts";
+        };
+      };
     };
 }

@@ -38,7 +38,7 @@ let
     n >= k && builtins.substring (n - k) k s == suffix;
 
   # What goes into the package; node_modules, caches, results and tests stay out.
-  packageEntries = [ "bin" "helpers" "plans" "package.json" "manifest.toml" "tsconfig.json" ];
+  packageEntries = [ "bin" "go" "helpers" "plans" "package.json" "manifest.toml" "tsconfig.json" ];
   src = builtins.path {
     name = "remote-runner-source";
     path = root;

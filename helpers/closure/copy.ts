@@ -27,15 +27,15 @@ export async function remoteMissing(ssh: SshSession, alias: string, paths: strin
   return paths.filter((p) => invalid.has(p));
 }
 
-// Copy the closure of `root` to the host, sending only the paths it lacks.
+// Copy the closure of `roots` to the host, sending only the paths it lacks.
 export async function copyClosure(
   ssh: SshSession,
   alias: string,
-  root: string,
+  roots: string | string[],
   options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void } = {},
 ): Promise<CopyReport> {
   const started = performance.now();
-  const closure = await localClosure([root], options.signal);
+  const closure = await localClosure(typeof roots === 'string' ? [roots] : roots, options.signal);
   const missing = await remoteMissing(ssh, alias, closure, options.signal);
   if (missing.length === 0) return { closure: closure.length, missing: 0, bytes: 0, ms: Math.round(performance.now() - started) };
   const total = await narSize(missing, options.signal);

@@ -4,19 +4,20 @@ import { TgError } from '../shared/error.ts';
 import { parseRunEnv } from '../runenv/runenv.ts';
 import { runInstance } from './run-instance.ts';
 
-const usage = 'usage: remote-runner [--artifacts <artifacts.json>]   (reads the instance environment: TEST_*, SYNC_SERVICE_*)';
+const usage = 'usage: remote-runner --job <job.json>   (reads the instance environment: TEST_*, SYNC_SERVICE_*)';
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
-  let artifacts: string | undefined;
+  let jobFile: string | undefined;
   try {
-    const { values } = parseArgs({ args: argv, options: { artifacts: { type: 'string' }, help: { type: 'boolean' } } });
+    const { values } = parseArgs({ args: argv, options: { job: { type: 'string' }, help: { type: 'boolean' } } });
     if (values.help) {
       process.stdout.write(`${usage}\n`);
       return 0;
     }
-    artifacts = values.artifacts;
+    jobFile = values.job;
   } catch (error) {
     throw new TgError('E_USAGE', `${(error as Error).message}\n${usage}`, { cause: error });
   }
-  return runInstance(parseRunEnv(), { ...(artifacts ? { artifactsFile: artifacts } : {}), env: process.env });
+  if (!jobFile) throw new TgError('E_USAGE', `--job is required\n${usage}`);
+  return runInstance(parseRunEnv(), { jobFile, env: process.env });
 }

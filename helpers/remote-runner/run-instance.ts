@@ -5,15 +5,16 @@ import { chooseServer } from '../choose-server/choose.ts';
 import { localSystem } from '../runners/runners.ts';
 import type { RunEnv } from '../runenv/runenv.ts';
 import { SyncClient } from '../sync-service/client.ts';
-import { appFor, loadArtifacts } from '../closure/job-description.ts';
+import { jobFor, loadJobDescription, programOf, type Component } from '../closure/job-description.ts';
+import { locallyValid, realiseLocally } from '../closure/store.ts';
 import { Progress, timed } from './progress.ts';
 import { runRemote } from './remote.ts';
 import { exitStatus } from '../shared/terminate.ts';
 
 /** Options of runInstance. */
 export interface InstanceOptions {
-  /** The job description of a Nix build; without it, the app is this source tree's plan. */
-  artifactsFile?: string;
+  /** The job description: the app and the agent for each system. */
+  jobFile: string;
   /** The instance's whole environment, passed on unchanged. */
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
@@ -61,7 +62,7 @@ export async function runInstance(runenv: RunEnv, options: InstanceOptions): Pro
 }
 
 async function runPhases(runenv: RunEnv, options: InstanceOptions, setPhase: (phase: string) => void, setWhere: (where: string) => void): Promise<number> {
-  const artifacts = options.artifactsFile ? await loadArtifacts(options.artifactsFile) : undefined;
+  const description = await loadJobDescription(options.jobFile);
   const client = await SyncClient.connect(runenv.syncService.url, { signal: options.signal ?? AbortSignal.timeout(30_000) });
   try {
     setPhase('choosing a host');
@@ -69,21 +70,19 @@ async function runPhases(runenv: RunEnv, options: InstanceOptions, setPhase: (ph
     setWhere(`instance ${runenv.group} #${choice.seq} on ${choice.name}`);
     const progress = new Progress(client, runenv, choice.name, choice.arch);
     progress.report('chosen', { note: `runner ${choice.index} of remote-runners (seq ${choice.seq})` });
-    const app = appFor(artifacts, choice.arch);
+    if (choice.name === 'localhost' && choice.arch !== localSystem()) {
+      throw new TgError('E_PARAM', `localhost is ${localSystem()}, but remote-runners[${choice.index}].arch says ${choice.arch}`);
+    }
+    const job = jobFor(description, choice.arch, options.jobFile);
     const status = await withStop(client, async (stop, reason) => {
       let status: number;
       if (choice.name !== 'localhost') {
-        if (app.kind !== 'nix') {
-          throw new TgError('E_BUILD', 'a remote host needs the app\'s Nix closure: build with nix:generic (this runner runs from source)');
-        }
-        status = await runRemote({ runenv, choice, app, env: options.env, client, progress, stop, graceMs: options.graceMs ?? 10_000, phase: setPhase });
+        status = await runRemote({ runenv, choice, job, env: options.env, client, progress, stop, graceMs: options.graceMs ?? 10_000, phase: setPhase });
       } else {
-        if (choice.arch !== localSystem()) {
-          throw new TgError('E_PARAM', `localhost is ${localSystem()}, but remote-runners[${choice.index}].arch says ${choice.arch}`);
-        }
+        setPhase('building the app here');
+        await ensureLocal(job.app);
         setPhase('running the app');
-        const [command, args] = app.kind === 'source' ? [process.execPath, [app.bin]] : [app.bin, []];
-        const run = await timed(() => runForeground(command, args, { env: options.env }, { signal: stop, graceMs: options.graceMs ?? 10_000 }));
+        const run = await timed(() => runForeground(programOf(job.app), [], { env: options.env }, { signal: stop, graceMs: options.graceMs ?? 10_000 }));
         progress.report('run', { ms: run.ms, note: `exit ${run.value}` });
         status = run.value;
       }
@@ -96,4 +95,11 @@ async function runPhases(runenv: RunEnv, options: InstanceOptions, setPhase: (ph
   } finally {
     client.close();
   }
+}
+
+// Make sure the app is in the local store, realising its derivation when it is not.
+async function ensureLocal(app: Component): Promise<void> {
+  if (await locallyValid(app.outPath)) return;
+  if (!app.drvPath) throw new TgError('E_BUILD', `the app ${app.outPath} is not in the local store, and the job description names no derivation that builds it`);
+  await realiseLocally(app.drvPath);
 }

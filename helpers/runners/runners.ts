@@ -67,6 +67,12 @@ export function readRunnersFile(spec: string): { runners: Runner[]; source: Runn
   return { runners: parsed.data, source };
 }
 
+// GOOS and GOARCH of a Nix system, for building Go programs that run there.
+export function goPlatform(system: NixSystem): { GOOS: string; GOARCH: string } {
+  const [cpu, os] = system.split('-') as [string, string];
+  return { GOOS: os, GOARCH: cpu === 'aarch64' ? 'arm64' : 'amd64' };
+}
+
 // The Nix system of this machine.
 export function localSystem(): NixSystem {
   const cpu = process.arch === 'arm64' ? 'aarch64' : 'x86_64';

@@ -3,7 +3,11 @@ import { parseArgs } from 'node:util';
 import { TgError } from '../shared/error.ts';
 import { parseKeyValues } from './params.ts';
 import { MAX_COPIES_PARAM } from '../closure/copy-slots.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildArtifact } from './build.ts';
+import { nixArgs } from './builders/nix-generic.ts';
 import { dryRun, renderDryRun } from './dry-run.ts';
 import { runPlan } from './run.ts';
 import { compositionSpec, parseDuration, singleSpec, type RunSpec } from './spec.ts';
@@ -11,9 +15,9 @@ import { countLine, renderSummary } from './summary.ts';
 
 const usage = `usage:
   tg-run single --plan <dir> --testcase <name> [--instances <n>] [--test-param k=v]...
-                [--run-cfg bin_path=...] [--builder nix:generic|exec:ts] [--outputs-dir <dir>]
-                [--use-build <nix output path>] [--collect] [--timeout <dur>] [--grace <dur>] [--dry-run]
-                [--max-concurrent-copy <n>]
+                [--builder exec:go|exec:ts|nix:generic] [--run-cfg bin_path=...] [--outputs-dir <dir>]
+                [--use-build <path>] [--collect] [--timeout <dur>] [--grace <dur>] [--dry-run]
+                [--max-concurrent-copy <n>] [--nix-args '<nix build arguments>'] [--raw]
   tg-run composition -f <composition.toml> [--plan <dir>] [same run flags]`;
 
 const options = {
@@ -31,6 +35,8 @@ const options = {
   'use-build': { type: 'string' },
   'dry-run': { type: 'boolean' },
   'max-concurrent-copy': { type: 'string' },
+  'nix-args': { type: 'string' },
+  raw: { type: 'boolean' },
   file: { type: 'string', short: 'f' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -87,11 +93,17 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   }
 
   if (values['use-build']) spec.useBuild = values['use-build'];
+  const extraNixArgs = nixArgs(values['nix-args']);
   if (values['dry-run']) {
-    const artifact = await buildArtifact(spec, AbortSignal.timeout(600_000));
-    const plan = await dryRun(spec, artifact);
-    process.stdout.write(renderDryRun(plan));
-    return plan.hosts.some((h) => h.state === 'unreachable') ? 1 : 0;
+    const workDir = await mkdtemp(join(tmpdir(), `tg-run-${spec.runId}-`));
+    try {
+      const artifact = await buildArtifact(spec, { signal: AbortSignal.timeout(600_000), workDir, nixArgs: extraNixArgs });
+      const plan = await dryRun(spec, artifact, workDir);
+      process.stdout.write(renderDryRun(plan));
+      return plan.hosts.some((h) => h.state === 'unreachable') ? 1 : 0;
+    } finally {
+      await rm(workDir, { recursive: true, force: true });
+    }
   }
   const cancel = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -108,6 +120,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       ...(values.timeout ? { timeoutMs: parseDuration(values.timeout) } : {}),
       ...(values.grace ? { graceMs: parseDuration(values.grace) } : {}),
       ...(values['influxdb-url'] ? { influxdbUrl: values['influxdb-url'] } : {}),
+      nixArgs: extraNixArgs,
+      raw: values.raw ?? false,
       signal: cancel.signal,
     });
     process.stdout.write(`\n${renderSummary(result.results)}\n\n${countLine(result.results)}\n`);

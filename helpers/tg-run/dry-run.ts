@@ -3,12 +3,13 @@
 import { pickIndex, runnerParams } from '../choose-server/choose.ts';
 import { localSystem, type NixSystem } from '../runners/runners.ts';
 import { TgError } from '../shared/error.ts';
-import { appFor, loadArtifacts, type Artifacts } from '../closure/job-description.ts';
+import { JOB_FILE, jobFor, loadJobDescription, type JobDescription, type SystemJob } from '../closure/job-description.ts';
 import { remoteMissing } from '../closure/copy.ts';
 import { localClosure, locallyValid, narSize } from '../closure/store.ts';
 import { resolveSshTarget } from '../ssh/ssh-config.ts';
 import { openSsh } from '../ssh/session.ts';
 import type { Artifact } from './build.ts';
+import { preparePlacement } from './placement.ts';
 import type { RunSpec } from './spec.ts';
 
 /** Where one instance would run. */
@@ -46,26 +47,24 @@ export function placements(spec: RunSpec): Placement[] {
   return out;
 }
 
-async function probeHost(host: string, arch: NixSystem, build: 'local' | 'remote', artifacts: Artifacts | undefined, timeoutMs: number): Promise<Omit<HostPlan, 'instances'>> {
+// The store paths a host of `job.system` needs, and what they are, for the dry run.
+async function rootsFor(job: SystemJob, build: 'local' | 'remote'): Promise<{ roots: string[]; why: string }> {
+  const remoteBuild = job.app.drvPath !== undefined && (build === 'remote' || (job.system !== localSystem() && !(await locallyValid(job.app.outPath))));
+  const app = remoteBuild ? [job.app.drvPath!] : [job.app.outPath, ...(job.app.requires ?? [])];
+  return { roots: [...app, job.agent.outPath], why: remoteBuild ? 'derivation closure, built on the host, and the agent' : 'app and agent closures' };
+}
+
+async function probeHost(host: string, arch: NixSystem, build: 'local' | 'remote', description: JobDescription | undefined, timeoutMs: number): Promise<Omit<HostPlan, 'instances'>> {
   if (host === 'localhost') return { host, arch, state: 'local', detail: 'runs in place' };
   const signal = AbortSignal.timeout(timeoutMs);
-  let root: string | undefined;
-  let why = '';
-  if (artifacts) {
-    const app = appFor(artifacts, arch);
-    if (app.kind === 'nix') {
-      const remoteBuild = build === 'remote' || (arch !== localSystem() && !(await locallyValid(app.outPath)));
-      root = remoteBuild ? app.drvPath : app.outPath;
-      why = remoteBuild ? 'derivation closure, built on the host' : 'app closure';
-    }
-  }
   try {
+    const placing = description ? await rootsFor(jobFor(description, arch), build) : undefined;
     const ssh = await openSsh(await resolveSshTarget(host, { signal }), { signal, readyTimeoutMs: timeoutMs });
     try {
-      if (!root) return { host, arch, state: 'up', detail: 'reachable; no Nix build to copy (exec:ts)' };
-      const closure = await localClosure([root], signal);
+      if (!placing) return { host, arch, state: 'up', detail: 'reachable; nothing to copy' };
+      const closure = await localClosure(placing.roots, signal);
       const missing = await remoteMissing(ssh, host, closure, signal);
-      return { host, arch, state: 'up', missingPaths: missing.length, missingBytes: await narSize(missing, signal), detail: `${why}: ${closure.length} paths` };
+      return { host, arch, state: 'up', missingPaths: missing.length, missingBytes: await narSize(missing, signal), detail: `${placing.why}: ${closure.length} paths` };
     } finally {
       await ssh.close();
     }
@@ -76,16 +75,17 @@ async function probeHost(host: string, arch: NixSystem, build: 'local' | 'remote
 }
 
 // Probe every host the run would use, in parallel.
-export async function dryRun(spec: RunSpec, artifact: Artifact, timeoutMs = 10_000): Promise<{ placements: Placement[]; hosts: HostPlan[] }> {
+export async function dryRun(spec: RunSpec, artifact: Artifact, workDir: string, timeoutMs = 10_000): Promise<{ placements: Placement[]; hosts: HostPlan[] }> {
   const placed = placements(spec);
-  const artifactsFile = artifact.source.startsWith('/nix/store/') ? `${artifact.source}/share/remote-runner/artifacts.json` : undefined;
-  const artifacts = artifactsFile ? await loadArtifacts(artifactsFile) : undefined;
+  const description = artifact.placesItself
+    ? await loadJobDescription(`${artifact.source}/${JOB_FILE}`)
+    : (await preparePlacement(spec, artifact, workDir, AbortSignal.timeout(600_000)))?.description;
   const byHost = new Map<string, Placement[]>();
   for (const p of placed) byHost.set(`${p.host}\0${p.arch}`, [...(byHost.get(`${p.host}\0${p.arch}`) ?? []), p]);
   const hosts = await Promise.all(
     [...byHost.values()].map(async (list) => {
       const first = list[0]!;
-      const probe = await probeHost(first.host, first.arch, first.build, artifacts, timeoutMs);
+      const probe = await probeHost(first.host, first.arch, first.build, description, timeoutMs);
       return { ...probe, instances: list.length };
     }),
   );

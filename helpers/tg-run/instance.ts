@@ -2,9 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import type { Writable } from 'node:stream';
-import type { Artifact } from './build.ts';
 import { printedResult } from './outcomes.ts';
+import type { PrettyPrinter } from './pretty.ts';
 
 /** One running instance. */
 export interface Running {
@@ -17,24 +16,37 @@ export interface Running {
   printed(): 'success' | 'failure' | 'crash' | undefined;
 }
 
-// Start `artifact` with exactly `env`, in its own process group, in `cwd`.
-export function startInstance(artifact: Artifact, tag: string, env: Record<string, string>, cwd: string, out: { stdout: Writable; stderr: Writable }): Running {
-  const child = spawn(artifact.command, artifact.args, { env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The program an instance runs. */
+export interface Program {
+  command: string;
+  args: string[];
+}
+
+// Start `program` with exactly `env`, in its own process group, in `cwd`.
+export function startInstance(program: Program, tag: string, env: Record<string, string>, cwd: string, printer: PrettyPrinter): Running {
+  const child = spawn(program.command, program.args, { env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let printed: ReturnType<Running['printed']>;
-  const prefix = `<< ${tag} >> `;
-  const pump = (stream: NodeJS.ReadableStream, sink: Writable, watch: boolean) =>
-    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-      if (watch) printed = printedResult(line) ?? printed;
-      sink.write(`${prefix}${line}\n`);
-    });
-  pump(child.stdout!, out.stdout, true);
-  pump(child.stderr!, out.stderr, false);
+  const lines = (stream: NodeJS.ReadableStream, each: (line: string) => void) => {
+    const reader = createInterface({ input: stream, crlfDelay: Infinity }).on('line', each);
+    return once(reader, 'close');
+  };
+  const drained = Promise.all([
+    lines(child.stdout!, (line) => {
+      printed = printedResult(line) ?? printed;
+      printer.stdout(tag, line);
+    }),
+    lines(child.stderr!, (line) => printer.stderr(tag, line)),
+  ]);
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('error', (error) => {
-      out.stderr.write(`${prefix}cannot start ${artifact.command}: ${error.message}\n`);
+      printer.stderr(tag, `cannot start ${program.command}: ${error.message}`);
       resolve({ code: 127, signal: null });
     });
-    void once(child, 'close').then(([code, signal]) => resolve({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+    void once(child, 'close').then(async ([code, signal]) => {
+      await drained;
+      printer.finish(tag);
+      resolve({ code: code as number | null, signal: signal as NodeJS.Signals | null });
+    });
   });
   return { tag, child, startedAt: Date.now(), closed, printed: () => printed };
 }

@@ -14,6 +14,8 @@ import { buildArtifact, type Artifact } from './build.ts';
 import { collectRun } from './collect.ts';
 import { startInstance, type Running } from './instance.ts';
 import { OutcomeBook } from './outcomes.ts';
+import { preparePlacement } from './placement.ts';
+import { PrettyPrinter } from './pretty.ts';
 import type { RunSpec } from './spec.ts';
 import type { InstanceResult } from './summary.ts';
 
@@ -31,6 +33,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Passed to every instance as INFLUXDB_URL when set. */
   influxdbUrl?: string;
+  /** Extra `nix build` arguments (nix:generic). */
+  nixArgs?: string[];
+  /** Print instance output as it came (tagged), not as Testground's pretty printer shows it. */
+  raw?: boolean;
   stdout?: Writable;
   stderr?: Writable;
 }
@@ -64,9 +70,14 @@ export async function runPlan(spec: RunSpec, options: RunOptions): Promise<RunRe
   const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => halt('timeout'), options.timeoutMs);
 
   const running: Array<{ run: Running; group: string; index: number; outputsPath: string; tempPath: string }> = [];
+  const workDir = await mkdtemp(join(tmpdir(), `tg-run-${spec.runId}-`));
   const sync = await startSyncService({ host: '127.0.0.1', port: 0 });
   try {
-    const artifact = await buildArtifact(spec, stop.signal);
+    const artifact = await buildArtifact(spec, { signal: stop.signal, workDir, nixArgs: options.nixArgs ?? [] });
+    const placing = await preparePlacement(spec, artifact, workDir, stop.signal);
+    if (placing) stderr.write(`tg-run: placing instances on their hosts through the remote runner (job description ${placing.jobFile})\n`);
+    const program = placing ?? artifact;
+    const printer = new PrettyPrinter({ stdout, stderr }, options.raw);
     const book = new OutcomeBook();
     const hosts = new Map<number, { host: string; phases: InstanceResult['phases'] }>();
     const events = runKeys({ run: spec.runId, plan: spec.plan, testCase: spec.testCase }).events;
@@ -120,7 +131,7 @@ export async function runPlan(spec: RunSpec, options: RunOptions): Promise<RunRe
         };
         if (!options.influxdbUrl) delete (env as Partial<typeof env>).INFLUXDB_URL;
         const tag = `${group.id}[${String(index).padStart(3, '0')}]`;
-        running.push({ run: startInstance(artifact, tag, env, tempPath, { stdout, stderr }), group: group.id, index, outputsPath, tempPath });
+        running.push({ run: startInstance(program, tag, env, tempPath, printer), group: group.id, index, outputsPath, tempPath });
       }
     }
 
@@ -163,7 +174,7 @@ export async function runPlan(spec: RunSpec, options: RunOptions): Promise<RunRe
     options.signal?.removeEventListener('abort', onCancel);
     // Nothing outlives the run: every group gets a final KILL, temp dirs go.
     await Promise.all(running.map((r) => terminateGroup(r.run.child, 0)));
-    await Promise.all(running.map((r) => rm(r.tempPath, { recursive: true, force: true })));
+    await Promise.all([...running.map((r) => rm(r.tempPath, { recursive: true, force: true })), rm(workDir, { recursive: true, force: true })]);
     stop.abort();
     await sync.close();
   }

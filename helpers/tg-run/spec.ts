@@ -9,7 +9,7 @@ import { checkInstances, resolveParams } from './params.ts';
 
 const warn = (message: string) => process.stderr.write(`tg-run: warning: ${message}\n`);
 
-export const BUILDERS = ['nix:generic', 'exec:ts'] as const;
+export const BUILDERS = ['exec:go', 'exec:ts', 'nix:generic'] as const;
 export type Builder = (typeof BUILDERS)[number];
 
 /** One group of identical instances. */

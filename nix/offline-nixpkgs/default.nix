@@ -1,6 +1,7 @@
 # root: this stand-in's source as a store path string. In a copy prepared by
 # scripts/lib/nix-env.sh it also holds
-#   host.json          {"system", "nodePath", "nodeVersion", "nodeSha256"}
+#   host.json          {"system", "nodePath", "nodeVersion", "nodeSha256",
+#                       "goRoot", "goVersion", "goCache"}
 #   prod-node-modules/ {node_modules/, package-lock.json} from
 #                      `npm ci --omit=dev --ignore-scripts`
 # Derivations for the host's system are built from host tools; those for the
@@ -98,9 +99,68 @@ let
           notPrepared "importNpmLock.buildNodeModules"
         else
           unbuildable name;
+
+      # The host's Go toolchain behind a wrapper; builds share the host's build
+      # cache (the stand-in is impure by design: same inputs, same binaries).
+      go =
+        if buildable && (host.goRoot or "") != "" then
+          runCommand "go-${host.goVersion}"
+            {
+              inherit (host) goRoot goCache;
+              passthru.version = host.goVersion;
+            } ''
+            mkdir -p "$out/bin"
+            printf '#!/bin/sh\nexport GOROOT=%s GOCACHE=%s GOTOOLCHAIN=local\nexec %s/bin/go "$@"\n' "$goRoot" "$goCache" "$goRoot" > "$out/bin/go"
+            chmod +x "$out/bin/go"
+          ''
+        else if host == null then
+          notPrepared "go"
+        else
+          unbuildable "go";
+
+      # buildGoModule with nixpkgs' common arguments, offline: modules come from
+      # the source's vendor/ (vendorHash = null, after `go mod vendor`).
+      buildGoModule =
+        { pname
+        , version
+        , src
+        , vendorHash ? null
+        , subPackages ? [ "." ]
+        , ldflags ? [ ]
+        , tags ? [ ]
+        , env ? { }
+        , meta ? { }
+        , passthru ? { }
+        , ...
+        }@args:
+        let
+          cgo = args.CGO_ENABLED or env.CGO_ENABLED or "1";
+        in
+        runCommand "${pname}-${version}"
+          (env // {
+            nativeBuildInputs = [ go ];
+            CGO_ENABLED = toString cgo;
+            passthru = passthru // { inherit pname version; };
+            meta = meta;
+            inherit pname version;
+          }) ''
+          export HOME="$TMPDIR" GOPATH="$TMPDIR/go" GOPROXY=off GOWORK=off GOFLAGS=-trimpath
+          cp -R '${src}/.' "$TMPDIR/src"
+          chmod -R u+w "$TMPDIR/src"
+          cd "$TMPDIR/src"
+          if grep -q '^require' go.mod && [ ! -d vendor ]; then
+            echo "offline nixpkgs stand-in: ${pname} needs its modules in vendor/ (run go mod vendor; vendorHash = null)" >&2
+            exit 1
+          fi
+          if [ -d vendor ]; then export GOFLAGS="$GOFLAGS -mod=vendor"; fi
+          mkdir -p "$out/bin"
+          for pkg in ${builtins.concatStringsSep " " subPackages}; do
+            go build ${if tags == [ ] then "" else "-tags ${builtins.concatStringsSep "," tags}"} -ldflags '${builtins.concatStringsSep " " ldflags}' -o "$out/bin/" "./$pkg"
+          done
+        '';
     in
     {
-      inherit lib runCommand nodejs_20;
+      inherit lib runCommand nodejs_20 go buildGoModule;
       nodejs = nodejs_20;
       runtimeShell = "/bin/sh";
       importNpmLock = { inherit buildNodeModules; };

@@ -87,8 +87,15 @@ nix_env_host_json() {
     mkdir -p "$(dirname "$cache")"
     printf '%s\n%s\n' "$stat_key" "$sha" > "$cache"
   fi
-  printf '{"system":"%s","nodePath":"%s","nodeVersion":"%s","nodeSha256":"%s"}\n' \
-    "$system" "$node" "$version" "$sha"
+  local go_root="" go_version="" go_cache=""
+  if command -v go >/dev/null 2>&1; then
+    go_root="$(go env GOROOT)"
+    go_version="$(go env GOVERSION)"
+    go_version="${go_version#go}"
+    go_cache="$(go env GOCACHE)"
+  fi
+  printf '{"system":"%s","nodePath":"%s","nodeVersion":"%s","nodeSha256":"%s","goRoot":"%s","goVersion":"%s","goCache":"%s"}\n' \
+    "$system" "$node" "$version" "$sha" "$go_root" "$go_version" "$go_cache"
 }
 
 # Prepares the stand-in (nix/offline-nixpkgs plus host.json and the production

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSyncService, type SyncService } from '../../helpers/sync-service/index.ts';
-import { buildRunner, labDown, labExec, labUp } from '../helpers/lab.ts';
+import { buildRunner, labDown, labExec, labUp, type RunnerBuild } from '../helpers/lab.ts';
 import { repoRoot } from '../helpers/tg-run.ts';
 
-let build: { runner: string; plan: string };
+let build: RunnerBuild;
 let sync: SyncService;
 let work: string;
 
@@ -17,13 +17,15 @@ function nix(args: string[]) {
   return execa('bash', ['-c', '. scripts/lib/nix-env.sh && exec "$@"', 'nix-env', ...args], { cwd: repoRoot, timeout: 300_000, stdin: 'ignore' });
 }
 
-async function artifactsFor(systems: Record<string, { drvPath: string; outPath: string }>): Promise<string> {
-  const file = join(work, `artifacts-${Object.keys(systems).join('-')}-${Date.now()}.json`);
-  await writeFile(file, JSON.stringify({ version: 1, attr: 'plan', systems }));
+// A job description whose app for each system is `apps[system]`, with the built agent.
+async function jobWith(apps: Record<string, { drvPath: string; outPath: string }>): Promise<string> {
+  const file = join(work, `job-${Object.keys(apps).join('-')}-${Date.now()}.json`);
+  const systems = Object.fromEntries(Object.entries(apps).map(([system, app]) => [system, { app: { ...app, entry: 'bin/plan' }, agent: build.job.agent }]));
+  await writeFile(file, JSON.stringify({ version: 2, systems }));
   return file;
 }
 
-function runner(artifacts: string, runners: unknown[], testcase = 'ok') {
+function runner(jobFile: string, runners: unknown[], testcase = 'ok') {
   const run = `rb${Date.now()}${Math.floor(Math.random() * 1e6)}`;
   const env = {
     PATH: process.env.PATH!,
@@ -32,7 +34,7 @@ function runner(artifacts: string, runners: unknown[], testcase = 'ok') {
     TEST_INSTANCE_PARAMS: `remote-runners=${JSON.stringify(runners)}`, TEST_OUTPUTS_PATH: work, TEST_TEMP_PATH: work,
     SYNC_SERVICE_HOST: '127.0.0.1', SYNC_SERVICE_PORT: String(sync.port),
   };
-  return execa(`${build.runner}/bin/remote-runner`, ['--artifacts', artifacts], { env, extendEnv: false, reject: false, all: true, timeout: 240_000 });
+  return execa(`${build.runner}/bin/remote-runner`, ['--job', jobFile], { env, extendEnv: false, reject: false, all: true, timeout: 240_000 });
 }
 
 beforeAll(async () => {
@@ -60,7 +62,7 @@ describe('remote builds', { timeout: 300_000 }, () => {
     const outPath = await evalAttr('outPath');
     expect((await execa('nix-store', ['--check-validity', outPath], { reject: false })).exitCode).not.toBe(0);
 
-    const result = await runner(await artifactsFor({ 'x86_64-linux': { drvPath, outPath } }), [{ name: 'lab-h1', arch: 'x86_64-linux', build: 'remote' }]);
+    const result = await runner(await jobWith({ 'x86_64-linux': { drvPath, outPath } }), [{ name: 'lab-h1', arch: 'x86_64-linux', build: 'remote' }]);
     expect(result.exitCode, result.all).toBe(0);
     expect(result.all).toMatch(new RegExp(`lab-h1 \\(x86_64-linux\\): build, .*built ${outPath}`));
     expect((await labExec('lab-h1', ['nix-store', '--check-validity', outPath])).exitCode).toBe(0);
@@ -71,23 +73,23 @@ describe('remote builds', { timeout: 300_000 }, () => {
     const expr = 'derivation { name = "fails-on-purpose"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo boom-from-the-builder >&2; exit 3" ]; }';
     const drvPath = (await nix(['nix-instantiate', '--expr', expr])).stdout.trim();
     const outPath = (await nix(['nix-store', '--query', '--outputs', drvPath])).stdout.trim();
-    const result = await runner(await artifactsFor({ 'x86_64-linux': { drvPath, outPath } }), [{ name: 'lab-h2', arch: 'x86_64-linux', build: 'remote' }]);
+    const result = await runner(await jobWith({ 'x86_64-linux': { drvPath, outPath } }), [{ name: 'lab-h2', arch: 'x86_64-linux', build: 'remote' }]);
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).toMatch(/ssh lab-h2: nix-store --realise .*fails-on-purpose.*boom-from-the-builder/);
   });
 
   it('says which systems it has when there is no derivation for a host\'s system', async () => {
-    const result = await runner(await artifactsFor({ 'x86_64-linux': { drvPath: '/nix/store/00000000000000000000000000000000-x.drv', outPath: '/nix/store/00000000000000000000000000000000-x' } }), [
+    const result = await runner(await jobWith({ 'x86_64-linux': { drvPath: '/nix/store/00000000000000000000000000000000-x.drv', outPath: '/nix/store/00000000000000000000000000000000-x' } }), [
       { name: 'lab-h1', arch: 'aarch64-darwin' },
     ]);
     expect(result.exitCode).not.toBe(0);
-    expect(result.stderr).toMatch(/no app is built for aarch64-darwin \(the job description has: x86_64-linux\)/);
+    expect(result.stderr).toMatch(/has no app for aarch64-darwin \(it has: x86_64-linux\)/);
   });
 
   it('says so, naming the host, when the host has no Nix', async () => {
     await labExec('lab-h2', ['mount', '--bind', '/dev/null', '/usr/bin/nix-store']);
     try {
-      const result = await runner(`${build.runner}/share/remote-runner/artifacts.json`, [{ name: 'lab-h2', arch: 'x86_64-linux' }]);
+      const result = await runner(`${build.runner}/share/remote-runner/job.json`, [{ name: 'lab-h2', arch: 'x86_64-linux' }]);
       expect(result.exitCode).not.toBe(0);
       expect(result.stderr).toMatch(/ssh lab-h2: the host has no Nix/);
     } finally {

@@ -1,4 +1,5 @@
 // Lab hosts and the Nix build, for tests that run instances on real remote hosts.
+import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { repoRoot } from './tg-run.ts';
 
@@ -42,16 +43,25 @@ export function labExec(host: string, command: string[]) {
   return execa(`${repoRoot}scripts/lab`, ['exec', host, '--', ...command], { reject: false, timeout: 30_000, stdin: 'ignore' });
 }
 
-let built: Promise<{ runner: string; plan: string }> | undefined;
+/** The repository's plan built offline: the artifact (bin/remote-runner), and this system's app and agent. */
+export interface RunnerBuild {
+  runner: string;
+  plan: string;
+  agent: string;
+  /** This system's entry of the job description. */
+  job: { app: { drvPath: string; outPath: string; entry: string }; agent: { drvPath: string; outPath: string; entry: string } };
+}
 
-// Build the runner offline once per test file; resolves with its output and this system's plan.
-export function buildRunner(): Promise<{ runner: string; plan: string }> {
+let built: Promise<RunnerBuild> | undefined;
+
+// Build the runner offline once per test file.
+export function buildRunner(): Promise<RunnerBuild> {
   built ??= (async () => {
     const result = await execa(`${repoRoot}scripts/nix-build`, ['remote-runner'], { cwd: repoRoot, timeout: 600_000, stdin: 'ignore' });
     const runner = (JSON.parse(result.stdout) as Array<{ outputs: { out: string } }>)[0]!.outputs.out;
-    const artifacts = (await import('node:fs/promises')).readFile(`${runner}/share/remote-runner/artifacts.json`, 'utf8');
-    const plan = (JSON.parse(await artifacts) as { systems: Record<string, { outPath: string }> }).systems['x86_64-linux']!.outPath;
-    return { runner, plan };
+    const description = JSON.parse(await readFile(`${runner}/share/remote-runner/job.json`, 'utf8')) as { systems: Record<string, RunnerBuild['job']> };
+    const job = description.systems['x86_64-linux']!;
+    return { runner, plan: job.app.outPath, agent: job.agent.outPath, job };
   })();
   return built;
 }

@@ -1,6 +1,6 @@
 // The flake's packages, built offline by scripts/nix-build with the nixpkgs stand-in:
-// what Testground's nix:generic builder gets, what artifacts.json promises, and that
-// the app closure runs on its own.
+// what Testground's nix:generic builder gets, what the job description promises,
+// and that the app and the agent are small closures that run on their own.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -17,10 +17,15 @@ interface BuildResult {
   drvPath: string;
   outputs: { out: string };
 }
-interface Artifacts {
+interface Component {
+  drvPath: string;
+  outPath: string;
+  entry: string;
+}
+interface JobDescription {
   version: number;
-  attr: string;
-  systems: Record<string, { drvPath: string; outPath: string }>;
+  plan: string;
+  systems: Record<string, { app: Component; agent: Component }>;
 }
 
 // scripts/nix-build <attr>: its stdout is `nix build --json`.
@@ -52,13 +57,17 @@ async function closure(path: string): Promise<string[]> {
 
 describe('the flake built offline', () => {
   let runner: BuildResult;
-  let artifacts: Artifacts;
-  let plan: string;
+  let job: JobDescription;
+  let app: string;
+  let agent: string;
+  let tools: string;
 
   beforeAll(async () => {
     runner = (await nixBuild('remote-runner')).result;
-    artifacts = JSON.parse(readFileSync(`${runner.outputs.out}/share/remote-runner/artifacts.json`, 'utf8')) as Artifacts;
-    plan = artifacts.systems[hostSystem]!.outPath;
+    job = JSON.parse(readFileSync(`${runner.outputs.out}/share/remote-runner/job.json`, 'utf8')) as JobDescription;
+    app = job.systems[hostSystem]!.app.outPath;
+    agent = job.systems[hostSystem]!.agent.outPath;
+    tools = /(\/nix\/store\/[0-9a-z]{32}-[^/\s]+)\/lib\/remote-runner\/dist\/remote-runner\.mjs/.exec(readFileSync(`${runner.outputs.out}/bin/remote-runner`, 'utf8'))![1]!;
   }, 900_000);
 
   it('gives Testground an out path that holds an executable bin/remote-runner', () => {
@@ -66,45 +75,37 @@ describe('the flake built offline', () => {
     expect(statSync(`${runner.outputs.out}/bin/remote-runner`).mode & 0o111).not.toBe(0);
   });
 
-  it('writes an artifacts.json that names every system’s plan derivation and output', () => {
-    expect(artifacts.version).toBe(1);
-    expect(artifacts.attr).toBe('plan');
-    expect(Object.keys(artifacts.systems).sort()).toEqual([...SYSTEMS].sort());
+  it('writes a job description that names every system’s app and agent: derivation, output and entry', () => {
+    expect(job.version).toBe(2);
+    expect(job.plan).toBe('remote-runner');
+    expect(Object.keys(job.systems).sort()).toEqual([...SYSTEMS].sort());
     for (const system of SYSTEMS) {
-      const entry = artifacts.systems[system]!;
-      expect(entry.drvPath).toMatch(/^\/nix\/store\/[0-9a-z]{32}-[^/]+\.drv$/);
-      expect(entry.outPath).toMatch(storePath);
-      expect(entry.outPath).toMatch(/-plan-/);
+      const { app: a, agent: g } = job.systems[system]!;
+      expect(a).toEqual({ drvPath: expect.stringMatching(/^\/nix\/store\/[0-9a-z]{32}-plan-[^/]+\.drv$/), outPath: expect.stringMatching(storePath), entry: 'bin/plan' });
+      expect(g).toEqual({ drvPath: expect.stringMatching(new RegExp(`-remote-agent-[^/]+-${system}\\.drv$`)), outPath: expect.stringMatching(storePath), entry: 'bin/remote-agent' });
     }
-    expect(new Set(SYSTEMS.map((s) => artifacts.systems[s]!.drvPath)).size).toBe(SYSTEMS.length);
+    expect(new Set(SYSTEMS.map((s) => job.systems[s]!.app.drvPath)).size).toBe(SYSTEMS.length);
   });
 
-  it('puts node and this system’s plan in the runner’s closure', async () => {
-    const result = await nix('nix', ['path-info', '-r', runner.outputs.out]);
-    expect(result.exitCode, result.stderr).toBe(0);
-    const paths = result.stdout.split('\n').filter(Boolean);
-    expect(paths).toContain(plan);
-    const node = paths.find((p) => /-nodejs-[^/]*$/.test(p) && !p.endsWith('.drv'));
-    expect(node, 'a nodejs store path').toBeDefined();
-    expect(existsSync(`${node}/bin/node`)).toBe(true);
-  });
-
-  it('runs remote-runner through an absolute node from the store, not a PATH lookup', () => {
+  it('runs remote-runner through an absolute node from the store with its job description', () => {
     const wrapper = readFileSync(`${runner.outputs.out}/bin/remote-runner`, 'utf8');
     expect(wrapper).toMatch(/^#!\/\S+\n/);
     expect(wrapper).toMatch(/exec \/nix\/store\/[0-9a-z]{32}-nodejs-[^/\s]*\/bin\/node /);
-    expect(wrapper).toContain(`${plan}/lib/remote-runner/dist/remote-runner.mjs --artifacts ${runner.outputs.out}/share/remote-runner/artifacts.json "$@"`);
+    expect(wrapper).toContain(`${tools}/lib/remote-runner/dist/remote-runner.mjs --job ${runner.outputs.out}/share/remote-runner/job.json "$@"`);
   });
 
-  it('builds this system’s plan but only instantiates the other systems’ plans', async () => {
-    expect(await isValid(plan)).toBe(true);
+  it('builds this system’s app and agent, and only instantiates the other systems’ ones', async () => {
+    expect(await isValid(app)).toBe(true);
+    expect(await isValid(agent)).toBe(true);
     const paths = await closure(runner.outputs.out);
+    expect(paths).toEqual(expect.arrayContaining([app, agent]));
     for (const system of otherSystems) {
-      const { drvPath, outPath } = artifacts.systems[system]!;
-      expect(await isValid(outPath), `${system} output must not be built`).toBe(false);
-      expect(await isValid(drvPath), `${system} derivation must be in the store`).toBe(true);
-      expect(paths, `${system} derivation in the runner's closure`).toContain(drvPath);
-      expect(paths).not.toContain(outPath);
+      // The stand-in cannot build another system's app; agents are cross-built here on demand.
+      expect(await isValid(job.systems[system]!.app.outPath), `${system}: the app must not be built`).toBe(false);
+      for (const { drvPath, outPath } of [job.systems[system]!.app, job.systems[system]!.agent]) {
+        expect(paths, `${system}: ${drvPath} in the runner's closure`).toContain(drvPath);
+        expect(paths, `${system}: ${outPath} not in the runner's closure`).not.toContain(outPath);
+      }
     }
   });
 
@@ -114,62 +115,40 @@ describe('the flake built offline', () => {
     expect(again.stderr).not.toMatch(/building '/);
   }, 120_000);
 
-  it('packages the code and production node_modules, without dev dependencies or repository clutter', () => {
-    const pkg = `${plan}/lib/remote-runner`;
-    expect(existsSync(`${pkg}/helpers`)).toBe(true);
-    expect(existsSync(`${pkg}/bin`)).toBe(true);
+  it('makes the app one bundle plus node, and the agent a closure of its own', async () => {
+    const appClosure = await closure(app);
+    expect(appClosure.sort()).toEqual([app, appClosure.find((p) => /-nodejs-[^/]*$/.test(p))!].sort());
+    expect(readdirSync(`${app}/lib`)).toEqual(['plan.mjs']);
+    expect(await closure(agent)).toEqual([agent]);
+    const ldd = await execa('ldd', [`${agent}/bin/remote-agent`], { reject: false });
+    expect(`${ldd.stdout}${ldd.stderr}`).toMatch(/not a dynamic executable/);
+  });
+
+  it('packages the runner’s code and production node_modules, without dev dependencies or repository clutter', () => {
+    const pkg = `${tools}/lib/remote-runner`;
     expect(JSON.parse(readFileSync(`${pkg}/package.json`, 'utf8')).type).toBe('module');
     expect(existsSync(`${pkg}/node_modules/zod/package.json`)).toBe(true);
-    expect(existsSync(`${pkg}/node_modules/tsx/package.json`)).toBe(true);
     expect(existsSync(`${pkg}/node_modules/vitest`)).toBe(false);
     expect(existsSync(`${pkg}/node_modules/typescript`)).toBe(false);
-    const allowed = ['bin', 'dist', 'helpers', 'plans', 'package.json', 'manifest.toml', 'tsconfig.json', 'node_modules'];
-    expect(readdirSync(`${pkg}/dist`).sort()).toEqual(expect.arrayContaining(['plan.mjs', 'remote-agent.mjs', 'remote-runner.mjs']));
+    const allowed = ['bin', 'dist', 'go', 'helpers', 'plans', 'package.json', 'manifest.toml', 'tsconfig.json', 'node_modules'];
+    expect(readdirSync(`${pkg}/dist`)).toEqual(expect.arrayContaining(['remote-runner.mjs', 'tg-run.mjs', 'sync-service.mjs']));
     expect(readdirSync(pkg).filter((e) => !allowed.includes(e))).toEqual([]);
   });
 
-  it('runs the closure’s node with nothing but PATH in the environment', async () => {
-    const wrapper = readFileSync(`${plan}/bin/plan`, 'utf8');
-    const node = /exec (\/nix\/store\/\S+\/bin\/node) /.exec(wrapper)?.[1];
-    expect(node, 'bin/plan execs an absolute node').toBeDefined();
-    const hello = await execa(node!, ['-e', 'console.log(1)'], { ...onlyPath, timeout: 30_000 });
-    expect(hello.stdout).toBe('1');
-  });
-
-  it('loads the package’s TypeScript exports through tsx with nothing but PATH', async () => {
-    const pkg = `${plan}/lib/remote-runner`;
-    const manifest = JSON.parse(readFileSync(`${pkg}/package.json`, 'utf8')) as { name: string; exports?: Record<string, string> };
-    const entries = Object.entries(manifest.exports ?? {}).filter(([, target]) => target.endsWith('.ts') && existsSync(`${pkg}/${target}`));
-    expect(entries.length, 'package.json exports a TypeScript module').toBeGreaterThan(0);
-    const specifier = `${manifest.name}${entries[0]![0].slice(1)}`;
-    const wrapper = readFileSync(`${plan}/bin/plan`, 'utf8');
-    const node = /exec (\/nix\/store\/\S+\/bin\/node) /.exec(wrapper)![1]!;
-    const script = [
-      "const { register } = await import('tsx/esm/api');",
-      'register();',
-      "const { z } = await import('zod');",
-      `const mod = await import(${JSON.stringify(specifier)});`,
-      "console.log(z.string().parse('ok'), Object.keys(mod).length > 0);",
-    ].join('\n');
-    const result = await execa(node, ['--input-type=module', '-e', script], { ...onlyPath, cwd: pkg, timeout: 60_000 });
-    expect(result.stdout).toBe('ok true');
-  });
-
-  it('starts bin/plan with nothing but PATH: the plan loads and answers, it does not crash', async (ctx) => {
-    // bin/plan execs node on the package's bin/plan.js: skip until that entry exists.
-    if (!existsSync(`${plan}/lib/remote-runner/bin/plan.js`)) ctx.skip();
-    // Without TEST_* variables a plan reports its run environment as a user error (exit 1 or 2,
+  it('starts the app with nothing but PATH: the plan loads and answers, it does not crash', async () => {
+    // Without TEST_* variables the plan reports its run environment as a user error (exit 1 or 2,
     // see helpers/shared/cli.ts); a missing module or a bug would exit 70 or crash.
-    const result = await execa(`${plan}/bin/plan`, ['--help'], { ...onlyPath, reject: false, timeout: 60_000 });
+    const result = await execa(`${app}/bin/plan`, [], { ...onlyPath, reject: false, timeout: 60_000 });
     expect(result.stderr).not.toMatch(/Cannot find module|ERR_MODULE_NOT_FOUND|ERR_UNKNOWN_FILE_EXTENSION/);
-    expect([0, 1, 2], result.stderr).toContain(result.exitCode);
+    expect(result.stderr).toMatch(/TEST_PLAN/);
+    expect([1, 2], result.stderr).toContain(result.exitCode);
   });
 
-  it('starts the runner’s bin/remote-runner with nothing but PATH without crashing', async (ctx) => {
-    // bin/remote-runner.js loads helpers/remote-runner/cli.ts: skip until that exists.
-    if (!existsSync(`${plan}/lib/remote-runner/helpers/remote-runner/cli.ts`)) ctx.skip();
+  it('starts the runner’s bin/remote-runner and the agent with nothing but PATH', async () => {
     const result = await execa(`${runner.outputs.out}/bin/remote-runner`, ['--help'], { ...onlyPath, reject: false, timeout: 60_000 });
-    expect(result.stderr).not.toMatch(/Cannot find module|ERR_MODULE_NOT_FOUND|ERR_UNKNOWN_FILE_EXTENSION/);
-    expect([0, 1, 2], result.stderr).toContain(result.exitCode);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/usage: remote-runner --job/);
+    const version = await execa(`${agent}/bin/remote-agent`, ['version'], { ...onlyPath, reject: false, timeout: 10_000 });
+    expect(version.exitCode, version.stderr).toBe(0);
   });
 });
