@@ -1,16 +1,23 @@
-// Outputs as a tar stream: packed without following links, extracted as plain files only.
+// Outputs as a tar stream: packed by the Go remote agent (`remote-agent pack`) without
+// following links, extracted by extractOutputs as plain files only.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import tar, { type Header } from 'tar-stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { extractOutputs, packOutputs, type ExtractReport } from '../../helpers/outputs/tar.ts';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { extractOutputs, type ExtractReport } from '../../helpers/outputs/tar.ts';
 import { TgError } from '../../helpers/shared/error.ts';
+import { agentBinary, agentPack } from '../helpers/agent.ts';
 
 let tmp: string;
+
+beforeAll(async () => {
+  await agentBinary();
+});
 
 beforeEach(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'outputs-tar-'));
@@ -111,7 +118,7 @@ function reasonsFor(report: ExtractReport, name: string): string[] {
   return report.refused.filter((r) => r.name === name).map((r) => r.reason);
 }
 
-describe('packOutputs and extractOutputs', () => {
+describe('remote-agent pack and extractOutputs', () => {
   it('round-trip a tree with nested dirs, empty, binary and awkwardly named files byte for byte', async () => {
     const src = join(tmp, 'src');
     const awkward = `it's "quoted" $(touch pwned) \`x\` and spaces.txt`;
@@ -128,7 +135,7 @@ describe('packOutputs and extractOutputs', () => {
     await writeFile(join(src, long), 'long');
 
     const dest = join(tmp, 'dest');
-    const report = await extractOutputs(packOutputs(src, {}), dest, {});
+    const report = await extractOutputs(await agentPack(src), dest, {});
 
     expect(await snapshot(dest)).toEqual(await snapshot(src));
     expect(report.refused).toEqual([]);
@@ -147,7 +154,7 @@ describe('packOutputs and extractOutputs', () => {
     await chmod(join(src, 'ro.txt'), 0o444);
     await chmod(join(src, 'd'), 0o750);
     const dest = join(tmp, 'dest');
-    await extractOutputs(packOutputs(src), dest);
+    await extractOutputs(await agentPack(src), dest);
     expect((await stat(join(dest, 'run.sh'))).mode & 0o7777).toBe(0o750);
     expect((await stat(join(dest, 'ro.txt'))).mode & 0o7777).toBe(0o644);
     expect((await stat(join(dest, 'd'))).mode & 0o7777).toBe(0o750);
@@ -163,7 +170,7 @@ describe('packOutputs and extractOutputs', () => {
     await writeFile(join(src, 'big.bin'), big);
 
     const dest = join(tmp, 'dest');
-    const report = await extractOutputs(packOutputs(src), dest);
+    const report = await extractOutputs(await agentPack(src), dest);
 
     expect(report).toMatchObject({ files: 5_001, dirs: 1, refused: [] });
     expect((await readdir(join(dest, 'many'))).length).toBe(5_000);
@@ -172,7 +179,7 @@ describe('packOutputs and extractOutputs', () => {
   }, 120_000);
 });
 
-describe('packOutputs', () => {
+describe('remote-agent pack', () => {
   it('packs a symlink to an outside directory as a link entry and never the files behind it', async () => {
     const outside = join(tmp, 'outside');
     const src = join(tmp, 'src');
@@ -182,7 +189,7 @@ describe('packOutputs', () => {
     await writeFile(join(src, 'real.txt'), 'real');
     await symlink(outside, join(src, 'link'));
 
-    const entries = await entriesOf(packOutputs(src));
+    const entries = await entriesOf(await agentPack(src));
 
     expect(entries.map(({ name, type, linkname }) => ({ name, type, linkname }))).toEqual([
       { name: 'link', type: 'symlink', linkname: outside },
@@ -196,7 +203,7 @@ describe('packOutputs', () => {
     await mkdir(join(src, 'sub'), { recursive: true });
     await writeFile(join(src, 'a.txt'), 'a');
     await writeFile(join(src, 'sub', 'b.bin'), 'b');
-    expect((await entriesOf(packOutputs(src))).map((e) => `${e.type} ${e.name}`)).toEqual([
+    expect((await entriesOf(await agentPack(src))).map((e) => `${e.type} ${e.name}`)).toEqual([
       'file a.txt',
       'directory sub/',
       'file sub/b.bin',
@@ -208,12 +215,12 @@ describe('packOutputs', () => {
     await mkdir(src);
     await writeFile(join(src, 'a.txt'), 'a');
     execFileSync('mkfifo', [join(src, 'pipe')]);
-    expect((await entriesOf(packOutputs(src))).map((e) => e.name)).toEqual(['a.txt']);
+    expect((await entriesOf(await agentPack(src))).map((e) => e.name)).toEqual(['a.txt']);
   });
 
   it('fails with E_OUTPUTS naming a directory that does not exist', async () => {
     const missing = join(tmp, 'missing');
-    const error = await rejection(entriesOf(packOutputs(missing)));
+    const error = await rejection(entriesOf(await agentPack(missing)));
     expect(error.code).toBe('E_OUTPUTS');
     expect(error.message).toContain(missing);
   });
@@ -223,7 +230,7 @@ describe('packOutputs', () => {
     await mkdir(src);
     await writeFile(join(src, 'locked.txt'), 'x');
     await chmod(join(src, 'locked.txt'), 0o000);
-    const error = await rejection(entriesOf(packOutputs(src)));
+    const error = await rejection(entriesOf(await agentPack(src)));
     expect(error.code).toBe('E_OUTPUTS');
     expect(error.message).toContain(join(src, 'locked.txt'));
   });
@@ -236,7 +243,7 @@ describe('packOutputs', () => {
     let read = 0;
     const error = await rejection(
       (async () => {
-        for await (const chunk of packOutputs(src)) {
+        for await (const chunk of await agentPack(src)) {
           if (read === 0) await truncate(file, 1000);
           read += (chunk as Buffer).length;
         }
@@ -247,22 +254,26 @@ describe('packOutputs', () => {
     expect(error.message).toContain(file);
   });
 
-  it('stops with the reason when the signal aborts', async () => {
+  it('stops with the reason when the signal aborts, and the agent exits once its reader is gone', async () => {
     const src = join(tmp, 'src');
     await mkdir(src);
     await writeFile(join(src, 'big.bin'), randomBytes(4 * 1024 * 1024));
     const controller = new AbortController();
     const reason = new Error('stop packing');
+    const packed = await agentPack(src, { signal: controller.signal });
     let read = 0;
     await expect(
       (async () => {
-        for await (const chunk of packOutputs(src, { signal: controller.signal })) {
+        for await (const chunk of packed) {
           controller.abort(reason);
           read += (chunk as Buffer).length;
         }
       })(),
     ).rejects.toBe(reason);
     expect(read).toBeLessThan(4 * 1024 * 1024);
+    const exited = await Promise.race([packed.exited, sleep(10_000, 'still running')]);
+    expect(exited).not.toBe('still running');
+    expect(exited).not.toBe(0);
   });
 });
 

@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"bytes"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// prSetChildSubreaper is PR_SET_CHILD_SUBREAPER from <linux/prctl.h>.
+const prSetChildSubreaper = 36
+
+// systemSignalNames are the Linux-only signal names.
+var systemSignalNames = map[syscall.Signal]string{syscall.SIGSTKFLT: "SIGSTKFLT", syscall.SIGPWR: "SIGPWR"}
+
+// becomeSubreaper makes the agent the parent of every orphaned descendant, so a
+// helper that leaves the app's group and session with setsid is still found.
+func becomeSubreaper() error {
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// killDescendants SIGKILLs every process below the agent and reaps its zombie
+// children, except `keep` (the app, while its own wait has not returned). It
+// returns when none is left or after `limit`.
+func killDescendants(keep int, limit time.Duration) {
+	self := os.Getpid()
+	deadline := time.Now().Add(limit)
+	for {
+		left := 0
+		for _, p := range descendants(self) {
+			switch {
+			case p.state != 'Z':
+				_ = syscall.Kill(p.pid, syscall.SIGKILL)
+				left++
+			case p.pid == keep:
+			case p.ppid == self:
+				reap(p.pid)
+			default:
+				left++ // a zombie whose dying parent will hand it to us
+			}
+		}
+		if left == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// reapOrphans reaps the zombie children the agent inherits as a subreaper, on
+// every SIGCHLD until stop is called, so a long run does not collect them; never
+// `keep` (the app, which its own wait reaps).
+func reapOrphans(keep int) (stop func()) {
+	children := make(chan os.Signal, 1)
+	signal.Notify(children, syscall.SIGCHLD)
+	finished := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-children:
+				reapZombies(keep)
+			case <-finished:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(children)
+		close(finished)
+	}
+}
+
+// reapZombies reaps the agent's zombie children but `keep`.
+func reapZombies(keep int) {
+	self := os.Getpid()
+	for _, p := range descendants(self) {
+		if p.ppid == self && p.state == 'Z' && p.pid != keep {
+			reap(p.pid)
+		}
+	}
+}
+
+// reap collects the exit status of the agent's zombie child pid.
+func reap(pid int) {
+	var ws syscall.WaitStatus
+	_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+}
+
+// proc is one process as /proc/<pid>/stat shows it.
+type proc struct {
+	pid, ppid int
+	state     byte
+}
+
+// descendants lists the processes below `root`, from the parent pids in /proc.
+func descendants(root int) []proc {
+	dir, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	names, _ := dir.Readdirnames(-1)
+	dir.Close()
+	children := map[int][]proc{}
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		if p, ok := readStat(pid); ok {
+			children[p.ppid] = append(children[p.ppid], p)
+		}
+	}
+	var found []proc
+	for queue := children[root]; len(queue) > 0; queue = queue[1:] {
+		found = append(found, queue[0])
+		queue = append(queue, children[queue[0].pid]...)
+	}
+	return found
+}
+
+// readStat parses the state and parent pid of /proc/<pid>/stat; the command name may hold spaces and parens.
+func readStat(pid int) (proc, bool) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return proc{}, false
+	}
+	end := bytes.LastIndexByte(data, ')')
+	if end < 0 {
+		return proc{}, false
+	}
+	fields := bytes.Fields(data[end+1:])
+	if len(fields) < 2 || len(fields[0]) != 1 {
+		return proc{}, false
+	}
+	ppid, err := strconv.Atoi(string(fields[1]))
+	if err != nil {
+		return proc{}, false
+	}
+	return proc{pid: pid, ppid: ppid, state: fields[0][0]}, true
+}

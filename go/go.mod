@@ -1,0 +1,3 @@
+module github.com/remote-runner/remote-runner/go
+
+go 1.21
