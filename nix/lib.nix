@@ -76,6 +76,25 @@ rec {
       chmod +x "$out/bin/remote-runner"
     '';
 
+  # A TypeScript plan as an app: one ES module bundle of `entry` (default: the
+  # `main` of its package.json) with every dependency inside, and node. Its
+  # node_modules come from its package-lock.json (which needs "resolved" URLs).
+  tsPlan =
+    { pkgs
+    , src
+    , packageJson ? builtins.fromJSON (builtins.readFile (src + "/package.json"))
+    , name ? packageJson.name
+    , entry ? packageJson.main or "main.ts"
+    , nodejs ? pkgs.nodejs_20
+    , nodeModules ? pkgs.importNpmLock.buildNodeModules { npmRoot = src; inherit nodejs; }
+    }:
+    import ./ts-plan.nix {
+      inherit (pkgs) runCommand runtimeShell;
+      inherit nodejs src entry name nodeModules;
+      tools = self.packages.${pkgs.stdenv.hostPlatform.system or pkgs.system}.tools;
+      version = packageJson.version or "0";
+    };
+
   # A plan flake's packages: `plan` is a function from nixpkgs' package set to the
   # plan's derivation; every system gets `default` (the artifact) and `plan`.
   testgroundPlan = { plan, nixpkgs ? ourNixpkgs, systems ? allSystems, entry ? null, name ? null }:

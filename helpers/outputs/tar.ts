@@ -1,11 +1,11 @@
-// An instance's outputs directory as a tar stream, both ways: packed on the remote
-// without following links, extracted here as plain files and directories only.
+// An instance's outputs as the agent sends them, a tar stream, extracted here as
+// plain files and directories only (the agent packs them: go/agent/tar.go).
 import fs, { constants } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readlink, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import tar, { type Extract, type Header, type Pack } from 'tar-stream';
+import tar, { type Extract, type Header } from 'tar-stream';
 import { TgError } from '../shared/error.ts';
 
 /** What extractOutputs did: the entries it wrote and the ones it would not. */
@@ -31,152 +31,13 @@ export interface ExtractOptions {
   from?: string;
 }
 
-const CHUNK = 256 * 1024;
 const BLOCK = 512;
 const DEFAULT_MAX_ENTRIES = 1_000_000;
 // Plain descriptors: FileHandle costs several times more per file, which 5,000 small files feel.
 const openFd = promisify(fs.open);
 const closeFd = promisify(fs.close);
-const fstatFd = promisify(fs.fstat);
 const fchmodFd = promisify(fs.fchmod);
-const readFd = promisify(fs.read);
 const writeFd = promisify(fs.write);
-
-// Pack `dir`'s tree as a tar stream of relative entries; links stay links, special files are left out.
-export function packOutputs(dir: string, options: { signal?: AbortSignal } = {}): Readable {
-  const pack = tar.pack();
-  const out = Readable.from(pack, { objectMode: false });
-  const { signal } = options;
-  if (signal) {
-    const onAbort = (): void => {
-      out.destroy(signal.reason);
-    };
-    if (signal.aborted) onAbort();
-    else {
-      signal.addEventListener('abort', onAbort, { once: true });
-      out.once('close', () => signal.removeEventListener('abort', onAbort));
-    }
-  }
-  fill(pack, dir).then(
-    () => {
-      if (!pack.destroying) pack.finalize();
-    },
-    (error: unknown) => {
-      if (!pack.destroying) pack.destroy(error as Error);
-    },
-  );
-  return out;
-}
-
-/** One directory being walked: its listing and how far into it the walk is. */
-interface Frame {
-  abs: string;
-  rel: string;
-  names: string[];
-  next: number;
-}
-
-// Add every entry under `root` to `pack`, depth first, one after another; stops when `pack` is destroyed.
-async function fill(pack: Pack, root: string): Promise<void> {
-  const stack: Frame[] = [await listing(root, '')];
-  while (stack.length > 0 && !pack.destroying) {
-    const frame = stack[stack.length - 1] as Frame;
-    const name = frame.names[frame.next++];
-    if (name === undefined) {
-      stack.pop();
-      continue;
-    }
-    const abs = join(frame.abs, name);
-    const rel = frame.rel + name;
-    const st = await guarded(abs, 'stat', () => lstat(abs));
-    if (!st) continue;
-    const header = { name: rel, mode: st.mode & 0o7777, mtime: st.mtime };
-    if (st.isDirectory()) {
-      await add(pack, { ...header, name: `${rel}/`, type: 'directory' });
-      stack.push(await listing(abs, `${rel}/`));
-    } else if (st.isSymbolicLink()) {
-      const linkname = await guarded(abs, 'read the link', () => readlink(abs));
-      if (linkname !== undefined) await add(pack, { ...header, type: 'symlink', linkname });
-    } else if (st.isFile()) {
-      await packFile(pack, abs, header);
-    }
-  }
-}
-
-// The sorted names in directory `abs`, whose entries are named `rel` + name in the archive.
-async function listing(abs: string, rel: string): Promise<Frame> {
-  const names = rel === '' ? await failing(abs, 'list', () => readdir(abs)) : await guarded(abs, 'list', () => readdir(abs));
-  return { abs, rel, names: (names ?? []).sort(), next: 0 };
-}
-
-// Run a file operation on `abs`; a path that vanished meanwhile gives undefined, other failures E_OUTPUTS.
-async function guarded<T>(abs: string, what: string, op: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await op();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw packError(abs, what, error);
-  }
-}
-
-// Run a file operation on `abs`; any failure is E_OUTPUTS naming the path.
-async function failing<T>(abs: string, what: string, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (error) {
-    throw packError(abs, what, error);
-  }
-}
-
-// The error of a path that cannot be packed.
-function packError(abs: string, what: string, cause: unknown): TgError {
-  if (cause instanceof TgError) return cause;
-  return new TgError('E_OUTPUTS', `outputs: cannot ${what} ${abs}: ${(cause as Error).message}`, { cause });
-}
-
-// Add an entry without contents and wait until it is in the stream.
-async function add(pack: Pack, header: Partial<Header> & Pick<Header, 'name'>): Promise<void> {
-  await entryDone(pack, header).done;
-}
-
-// Start an entry; `done` settles when the entry is complete or the pack is destroyed.
-function entryDone(pack: Pack, header: Partial<Header> & Pick<Header, 'name'>): { sink: ReturnType<Pack['entry']>; done: Promise<void> } {
-  let settle: (error?: Error | null) => void = () => {};
-  const done = new Promise<void>((resolve, reject) => {
-    settle = (error) => (error ? reject(error) : resolve());
-  });
-  done.catch(() => {});
-  const sink = pack.entry(header, (error) => settle(error));
-  sink.on('error', () => {}); // reported through `done` and the pack
-  return { sink, done };
-}
-
-// Stream one regular file into `pack`, reading exactly the size it had when opened.
-async function packFile(pack: Pack, abs: string, header: { name: string; mode: number; mtime: Date }): Promise<void> {
-  const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-  const fd = await guarded(abs, 'open', () => openFd(abs, flags));
-  if (fd === undefined) return;
-  try {
-    const st = await failing(abs, 'stat', () => fstatFd(fd));
-    if (!st.isFile()) return;
-    const { sink, done } = entryDone(pack, { ...header, type: 'file', size: st.size });
-    let position = 0;
-    while (position < st.size) {
-      const buffer = Buffer.allocUnsafe(Math.min(CHUNK, st.size - position));
-      const { bytesRead } = await failing(abs, 'read', () => readFd(fd, buffer, 0, buffer.length, position));
-      if (bytesRead === 0) {
-        throw new TgError('E_OUTPUTS', `outputs: ${abs} shrank from ${st.size} to ${position} bytes while being packed`);
-      }
-      position += bytesRead;
-      if (pack.destroying) return;
-      if (!sink.write(buffer.subarray(0, bytesRead))) await drained(sink);
-    }
-    sink.end(undefined); // streamx declares the argument, takes none
-    await done;
-  } finally {
-    await closeFd(fd);
-  }
-}
 
 /** The part of a streamx writable that backpressure needs. */
 interface Drainable {

@@ -17,7 +17,7 @@ const usage = `usage:
   tg-run single --plan <dir> --testcase <name> [--instances <n>] [--test-param k=v]...
                 [--builder exec:go|exec:ts|nix:generic] [--run-cfg bin_path=...] [--outputs-dir <dir>]
                 [--use-build <path>] [--collect] [--timeout <dur>] [--grace <dur>] [--dry-run]
-                [--max-concurrent-copy <n>] [--nix-args '<nix build arguments>'] [--raw]
+                [--max-concurrent-copy <n>] [--nix-args='<nix build arguments>'] [--raw]
   tg-run composition -f <composition.toml> [--plan <dir>] [same run flags]`;
 
 const options = {

@@ -8,7 +8,7 @@ import { startSyncService, type SyncService } from '../../helpers/sync-service/i
 import { buildRunner, labDown, labExec, labUp } from '../helpers/lab.ts';
 import { processesWithEnv } from '../helpers/leftovers.ts';
 import { runnerEnv, spawnRunner, workDirs } from '../helpers/runner.ts';
-import { removeAll, repoRoot, tempDir } from '../helpers/tg-run.ts';
+import { removeAll, tempDir } from '../helpers/tg-run.ts';
 
 const dirs: string[] = [];
 const extraConfig = '/etc/ssh/ssh_config.d/zz-remote-runner-tests.conf';

@@ -25,7 +25,7 @@ function offlineHint(stderr: string): string {
   if (!/unable to download|resolve host|cannot fetch|Failed to connect|Network is unreachable/i.test(stderr)) return '';
   return (
     '\nnix could not fetch a flake input: this machine seems to be offline. To build offline, point the input at a local copy, e.g.\n' +
-    "  tg-run ... --nix-args '--override-input nixpkgs path:/path/to/nixpkgs'   (or set TG_RUN_NIX_ARGS)\n" +
+    "  tg-run ... --nix-args='--override-input nixpkgs path:/path/to/nixpkgs'   (or set TG_RUN_NIX_ARGS)\n" +
     'or run once with network so the inputs are in the Nix store, then add --offline.'
   );
 }
