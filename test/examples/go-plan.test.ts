@@ -68,6 +68,31 @@ describe('examples/go-plan on lab hosts', { timeout: 300_000 }, () => {
     expect(await processesWithEnv('TEST_RUN', r.runId)).toEqual([]);
   });
 
+  it('runs a composition that points at the plan directory, each group with its own params', async () => {
+    const dir = await tempDir('go-plan-comp-');
+    dirs.push(dir);
+    const file = join(dir, 'composition.toml');
+    await writeFile(file, [
+      '[metadata]', 'name = "two-groups"', '',
+      '[global]', 'plan = "go-plan"', 'case = "placement"', 'builder = "exec:go"', 'runner = "local:exec"', 'total_instances = 3', '',
+      '[[groups]]', 'id = "near"', '[groups.instances]', 'count = 1', '',
+      '[[groups]]', 'id = "far"', '[groups.instances]', 'count = 2',
+      '[groups.run.test_params]', `remote-runners = '${JSON.stringify([{ name: 'lab-h2', arch: 'x86_64-linux' }])}'`, '',
+    ].join('\n'));
+    const outputs = await tempDir('go-plan-out-');
+    dirs.push(outputs);
+    const result = await startTgRun(['composition', '-f', file, '--plan', join(repoRoot, 'examples', 'go-plan'), '--outputs-dir', outputs], { env: { PATH: process.env.PATH!, HOME: process.env.HOME! } });
+    const r = readResult(result, outputs);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(r.rows.map((row) => [row.group, row.host, row.outcome])).toEqual([
+      ['near', 'localhost', 'success'],
+      ['far', 'lab-h2', 'success'],
+      ['far', 'lab-h2', 'success'],
+    ]);
+    const far = JSON.parse(await readFile(join(outputs, 'go-plan', r.runId, 'far', '1', 'host.json'), 'utf8')) as { hostname: string; group: string };
+    expect(far).toMatchObject({ hostname: 'lab-h2', group: 'far' });
+  });
+
   it('sends a warm host only the new binary when the plan changes', async () => {
     const dir = await planCopy();
     await writeFile(join(dir, 'changed.go'), `package main\n\nconst changedAt = "${Date.now()}"\n\nvar _ = changedAt\n`);
