@@ -8,7 +8,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { TgError, tail } from '../shared/error.ts';
-import { packageRoot } from '../shared/package-root.ts';
+import { layout, packageRoot } from '../shared/package-root.ts';
 import { goPlatform, type NixSystem } from '../runners/runners.ts';
 import { addToStore } from '../closure/add-to-store.ts';
 import type { Component } from '../closure/job-description.ts';
@@ -42,10 +42,11 @@ async function storeAgent(system: NixSystem, signal?: AbortSignal): Promise<Comp
   }
 }
 
-// A remote-agent binary for `system`: the shipped one, or one built from go/ (cached by source and Go version).
+// A remote-agent binary for `system`: the one the installed package ships, or
+// (in the source tree) one built from go/, cached by source and Go version.
 export async function agentBinary(system: NixSystem, signal?: AbortSignal): Promise<string> {
   const shipped = join(packageRoot(), 'dist', 'agent', system, 'remote-agent');
-  if (existsSync(shipped)) return shipped;
+  if (layout() !== 'source' && existsSync(shipped)) return shipped;
   const source = join(packageRoot(), 'go');
   if (!existsSync(join(source, 'go.mod'))) throw new TgError('E_BUILD', `no remote-agent for ${system}: the package ships none (${shipped}) and has no Go source to build one (${source})`);
   const goVersion = await execa('go', ['env', 'GOVERSION'], { reject: false, stdin: 'ignore', cancelSignal: signal });

@@ -16,3 +16,13 @@ export function packageRoot(): string {
     if (dirname(dir) === dir) throw new Error(`cannot find the ${NAME} package above ${fileURLToPath(import.meta.url)}`);
   }
 }
+
+/** How this code runs: TypeScript from the source tree, the npm build (dist/helpers), or a Nix bundle (dist/<bin>.mjs). */
+export type Layout = 'source' | 'built' | 'bundle';
+
+// The layout this module was loaded from.
+export function layout(): Layout {
+  const self = fileURLToPath(import.meta.url);
+  if (self.endsWith('.ts')) return 'source';
+  return self.endsWith('.mjs') ? 'bundle' : 'built';
+}

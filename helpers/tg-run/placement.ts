@@ -2,14 +2,13 @@
 // instances, tg-run does what a Nix artifact's job description would: it puts
 // the app and the agent for each host's system into the local store, writes a
 // job description, and starts every instance through the remote runner.
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { agentComponent } from '../agent/binary.ts';
 import { runnerParams } from '../choose-server/choose.ts';
 import { JOB_VERSION, type JobDescription } from '../closure/job-description.ts';
 import { localSystem, type NixSystem } from '../runners/runners.ts';
-import { packageRoot } from '../shared/package-root.ts';
+import { layout, packageRoot } from '../shared/package-root.ts';
 import type { Artifact } from './builders/artifact.ts';
 import type { RunSpec } from './spec.ts';
 
@@ -34,10 +33,17 @@ export function hostSystems(spec: RunSpec): Set<NixSystem> | undefined {
   return remote ? systems : undefined;
 }
 
-// The remote runner's entry: the bundled one when the package has it.
+// The remote runner's entry, from the same layout as this code.
 export function runnerEntry(): string {
-  const bundled = join(packageRoot(), 'dist', 'remote-runner.mjs');
-  return existsSync(bundled) ? bundled : join(packageRoot(), 'bin', 'remote-runner.js');
+  const root = packageRoot();
+  switch (layout()) {
+    case 'source':
+      return join(root, 'bin', 'remote-runner.js');
+    case 'built':
+      return join(root, 'dist', 'bin', 'remote-runner.js');
+    case 'bundle':
+      return join(root, 'dist', 'remote-runner.mjs');
+  }
 }
 
 // Prepare placement for a run with remote hosts; undefined when instances run the artifact as it is.
