@@ -35,12 +35,19 @@ async function medianOf(n: number, step: () => Promise<number>): Promise<number>
   return median(values);
 }
 
-// Run `script` on the host and read the ms it prints (timed there, so without SSH).
-async function remoteMs(host: string, script: string): Promise<number> {
-  const wrapped = `s=$(date +%s%N); { ${script} ; } >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))`;
+// Run `script` on the host and read the ms it took (timed there, so without SSH). Fails
+// unless `expect` accepts its exit code, so a program that is missing cannot pass for a fast one.
+async function remoteMs(host: string, script: string, expect: (code: number) => boolean): Promise<number> {
+  const wrapped = `s=$(date +%s%N); { ${script} ; } >/dev/null 2>&1; c=$?; e=$(date +%s%N); echo "$c $(( (e - s) / 1000 ))"`;
   const r = await execa('ssh', [host, wrapped], { stdin: 'ignore', timeout: 60_000 });
-  return Number(r.stdout.trim());
+  const [code, us] = r.stdout.trim().split(' ').map(Number);
+  if (code === undefined || us === undefined || !expect(code)) throw new Error(`B1: \`${script.slice(0, 200)}\` on ${host} exited ${code}`);
+  return us / 1000;
 }
+
+const succeeded = (code: number): boolean => code === 0;
+// A usage or validation error: the program ran and refused (126 and 127: it did not run).
+const refused = (code: number): boolean => code !== 0 && code < 126;
 
 async function wall(command: string, args: string[], options: Record<string, unknown> = {}): Promise<number> {
   const t0 = performance.now();
@@ -88,12 +95,13 @@ async function profileParts(build: Build, host: string, syncPort: number): Promi
   parts['local: remote-runner start until it rejects an empty environment'] = await medianOf(3, () =>
     wall(`${build.runner}/bin/remote-runner`, [], { env: { PATH: process.env.PATH! }, extendEnv: false }),
   );
-  parts['remote: node -e ""'] = await medianOf(3, () => remoteMs(host, `${build.node} -e ""`));
-  parts['remote: remote-agent start until its usage error'] = await medianOf(3, () => remoteMs(host, `${build.plan}/bin/remote-agent`));
-  parts['remote: plan start until it rejects an empty environment'] = await medianOf(3, () => remoteMs(host, `env -i ${build.plan}/bin/plan`));
-  const closure = (await execa('nix-store', ['--query', '--requisites', build.plan], { stdin: 'ignore', env: nixEnv })).stdout.split('\n').filter(Boolean);
-  parts[`remote: nix-store --check-validity of the closure (${closure.length} paths)`] = await medianOf(3, () =>
-    remoteMs(host, `nix-store --check-validity --print-invalid ${closure.join(' ')}`),
+  parts['remote: node -e "" (the app\'s node)'] = await medianOf(3, () => remoteMs(host, `${build.node} -e ""`, succeeded));
+  parts['remote: remote-agent start and exit (`remote-agent version`)'] = await medianOf(3, () => remoteMs(host, `${build.agent}/bin/remote-agent version`, succeeded));
+  parts['remote: plan start until it rejects an empty environment'] = await medianOf(3, () => remoteMs(host, `env -i ${build.plan}/bin/plan`, refused));
+  // The paths a run asks the host about: the closures of the app and the agent.
+  const closure = (await execa('nix-store', ['--query', '--requisites', build.plan, build.agent], { stdin: 'ignore', env: nixEnv })).stdout.split('\n').filter(Boolean);
+  parts[`remote: nix-store --check-validity of the app's and the agent's closure (${closure.length} paths)`] = await medianOf(3, () =>
+    remoteMs(host, `nix-store --check-validity --print-invalid ${closure.join(' ')}`, succeeded),
   );
   parts['remote: the app (`ok`) run alone on the host, instance environment, sync service through a forward'] = await appAlone(build, host, syncPort);
   return parts;
@@ -133,7 +141,7 @@ export async function benchOverhead(build: Build, syncPort: number, pairs: numbe
   const parts = await profileParts(build, host, syncPort);
   const noDelay = await noDelayEffect(host);
   const bundle = await bundleEffect(build.node, build.runner);
-  const cold = await coldConnect(build.node, host, build.plan);
+  const cold = await coldConnect(build.node, host, [build.plan, build.agent]);
   const [now, withNoDelay] = await alternate('B1 ours as built / ours with TCP_NODELAY', Math.max(3, Math.ceil(pairs / 2)), [
     async () => (await runOne('ours', o)).ms,
     async () => (await runOne('ours', { ...o, extraEnv: { NODE_OPTIONS: NODELAY_NODE_OPTIONS } })).ms,

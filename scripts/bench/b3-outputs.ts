@@ -1,35 +1,24 @@
-// B3: pulling an outputs dir home from a lab host. Ours: one ssh2 connection, a
-// node process (the closure's node) packing the dir with packOutputs (the code the
-// agent runs, bundled into one file as the package bundles the agent) onto an exec
-// channel, extracted here with extractOutputs (the code the runner runs).
-// Baseline: scp -r, as the prototype pulled outputs.
+// B3: pulling an outputs dir home from a lab host. Ours: one ssh2 connection, the
+// agent packing the dir on the host (`<agent>/bin/remote-agent pack <dir>`, the code
+// that packs an instance's outputs) onto an exec channel, extracted here with
+// extractOutputs (the code the runner runs). Baseline: scp -r, as the prototype pulled outputs.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { closeSync, createReadStream, openSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { build as esbuild } from 'esbuild';
 import { execa } from 'execa';
 import { copyClosure } from '../../helpers/closure/copy.ts';
-import { extractOutputs, packOutputs } from '../../helpers/outputs/tar.ts';
+import { extractOutputs } from '../../helpers/outputs/tar.ts';
 import { openSsh } from '../../helpers/ssh/session.ts';
 import { resolveSshTarget } from '../../helpers/ssh/ssh-config.ts';
 import { alternate, pairRatios, type Row } from './compare.ts';
 import type { Build } from './lab.ts';
 import { extractSync } from './sync-extract.ts';
-import { log, median, repoRoot, tempDir } from './util.ts';
+import { log, median, tempDir } from './util.ts';
 
 const REMOTE_ROOT = '/tmp/bench-b3';
-const REMOTE_PACKER = '/tmp/bench-pack.cjs';
-const REMOTE_SKETCH = '/tmp/bench-sync-pack.cjs';
-
-// Bundle `entry` and its dependencies into one script and put it on the host at `remote`.
-async function install(host: string, entry: string, remote: string): Promise<void> {
-  const dir = await tempDir('b3-pack');
-  const outfile = join(dir, 'pack.cjs');
-  await esbuild({ entryPoints: [join(repoRoot, entry)], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
-  await execa('ssh', [host, `cat > ${remote}`], { inputFile: outfile, timeout: 60_000 });
-}
 
 export interface B3Size {
   files: number;
@@ -44,17 +33,19 @@ export interface PullProfile {
 }
 
 /** The small files' tar made and unpacked on this machine, without SSH (medians of 3):
- * our code, GNU tar as the file system's floor, and a sketch of packOutputs with synchronous reads. */
+ * ours, GNU tar as the file system's floor, and a sketch of extractOutputs with synchronous writes. */
 export interface LocalTarProfile {
   files: number;
   tarBytes: number;
+  /** `remote-agent pack` (the build's agent) as a child process, into a file. */
   packMs: number;
+  /** extractOutputs, in this process, from that file. */
   extractMs: number;
+  /** `tar -cf <file>` as a child process. */
   gnuCreateMs: number;
+  /** `tar -xf` of the agent's tar. */
   gnuExtractMs: number;
-  /** scripts/bench/sync-pack.ts, bundled, in its own node process, to /dev/null. */
-  syncPackMs: number;
-  /** scripts/bench/sync-extract.ts, in this process, from the tar file. */
+  /** scripts/bench/sync-extract.ts, in this process, from the agent's tar. */
   syncExtractMs: number;
 }
 
@@ -70,27 +61,42 @@ async function median3(step: () => Promise<unknown>, reset: () => Promise<unknow
   return median(times);
 }
 
+// `remote-agent pack <dir>` with the file `out` as its stdout, written by the agent itself
+// as GNU tar writes its archive (execa's `{ file }` target would pipe every byte through this process).
+async function packInto(agent: string, dir: string, out: string): Promise<void> {
+  const fd = openSync(out, 'w');
+  try {
+    const child = spawn(agent, ['pack', dir], { stdio: ['ignore', fd, 'pipe'], timeout: 300_000 });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+    if (code !== 0) throw new Error(`B3: ${agent} pack ${dir} exited ${code ?? signal}: ${stderr.trim()}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 // Pack `dir` into a file and extract that file elsewhere, ours and GNU tar's, each timed.
-async function localTar(dir: string, node: string): Promise<Omit<LocalTarProfile, 'files'>> {
+async function localTar(dir: string, agent: string, expect: { files: number; bytes: number }): Promise<Omit<LocalTarProfile, 'files'>> {
   const work = await tempDir('b3-local');
   const tarFile = join(work, 'out.tar');
   const dest = join(work, 'x');
   const clear = () => rm(dest, { recursive: true, force: true });
-  const packMs = await median3(() => pipeline(packOutputs(dir), createWriteStream(tarFile)));
-  const extractMs = await median3(() => extractOutputs(createReadStream(tarFile, { highWaterMark: 1 << 20 }), dest), clear);
-  // Into a file: GNU tar skips reading the files when its archive is /dev/null.
+  // Into a file, for both packers: GNU tar skips reading the files when its archive is /dev/null.
+  const packMs = await median3(() => packInto(`${agent}/bin/remote-agent`, dir, tarFile));
+  const checked = (what: string) => (report: { files: number; bytes: number }) => {
+    if (report.files !== expect.files || report.bytes !== expect.bytes) throw new Error(`B3: ${what} of the agent's tar gave ${report.files} files, ${report.bytes} bytes; expected ${expect.files}, ${expect.bytes}`);
+  };
+  const extractMs = await median3(async () => checked('extractOutputs')(await extractOutputs(createReadStream(tarFile, { highWaterMark: 1 << 20 }), dest)), clear);
   const gnuCreateMs = await median3(() => execa('tar', ['-cf', join(work, 'gnu.tar'), '-C', dir, '.']));
   const gnuExtractMs = await median3(() => execa('tar', ['-xf', tarFile, '-C', dest]), async () => {
     await clear();
     await mkdir(dest);
   });
-  const sketch = join(work, 'sync-pack.cjs');
-  await esbuild({ entryPoints: [join(repoRoot, 'scripts/bench/sync-pack.ts')], outfile: sketch, bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
-  const syncPackMs = await median3(() => execa(node, [sketch, dir], { stdout: 'ignore', env: { PATH: process.env.PATH! }, extendEnv: false }));
-  const syncExtractMs = await median3(() => extractSync(createReadStream(tarFile, { highWaterMark: 1 << 20 }), dest), clear);
+  const syncExtractMs = await median3(async () => checked('the extract sketch')(await extractSync(createReadStream(tarFile, { highWaterMark: 1 << 20 }), dest)), clear);
   const tarBytes = (await stat(tarFile)).size;
   await rm(work, { recursive: true, force: true });
-  return { tarBytes, packMs, extractMs, gnuCreateMs, gnuExtractMs, syncPackMs, syncExtractMs };
+  return { tarBytes, packMs, extractMs, gnuCreateMs, gnuExtractMs, syncExtractMs };
 }
 
 // Count the regular files and their bytes under `dir`.
@@ -106,7 +112,7 @@ async function tally(dir: string): Promise<{ files: number; bytes: number }> {
 }
 
 // Put `small/` (files in dirs of 100, 200 B to 4 KiB each) and `big/file` on the host.
-async function prepare(host: string, size: B3Size, node: string): Promise<{ small: { files: number; bytes: number }; big: { files: number; bytes: number }; local: LocalTarProfile }> {
+async function prepare(host: string, size: B3Size, agent: string): Promise<{ small: { files: number; bytes: number }; big: { files: number; bytes: number }; local: LocalTarProfile }> {
   const local = await tempDir('b3-src');
   let bytes = 0;
   for (let i = 0; i < size.files; i++) {
@@ -118,34 +124,35 @@ async function prepare(host: string, size: B3Size, node: string): Promise<{ smal
   }
   await execa('sh', ['-c', `tar -C '${local}' -cf - small | ssh ${host} 'rm -rf ${REMOTE_ROOT} && mkdir -p ${REMOTE_ROOT} && tar -C ${REMOTE_ROOT} -xf -'`], { stdin: 'ignore', timeout: 300_000 });
   await execa('ssh', [host, `mkdir -p ${REMOTE_ROOT}/big && head -c ${size.bigBytes} /dev/urandom > ${REMOTE_ROOT}/big/file && sync`], { stdin: 'ignore', timeout: 300_000 });
-  const localProfile = { ...(await localTar(join(local, 'small'), node)), files: size.files };
+  const localProfile = { ...(await localTar(join(local, 'small'), agent, { files: size.files, bytes })), files: size.files };
   await rm(local, { recursive: true, force: true });
   return { small: { files: size.files, bytes }, big: { files: 1, bytes: size.bigBytes }, local: localProfile };
 }
 
-// Ours: pack `remoteDir` on the host with packOutputs (or `packer`), extract into `dest`.
+// Ours: pack `remoteDir` on the host with `remote-agent pack`, extract into `dest` with
+// extractOutputs (or, with `sketch`, with scripts/bench/sync-extract.ts).
 async function pullOurs(
   build: Build,
   host: string,
   remoteDir: string,
   dest: string,
   expect: { files: number; bytes: number },
-  sketches: { pack?: boolean; extract?: boolean } = {},
+  sketch = false,
 ): Promise<PullProfile> {
   const t0 = performance.now();
   const ssh = await openSsh(await resolveSshTarget(host));
   const connectMs = performance.now() - t0;
   try {
-    const channel = await ssh.exec(`exec ${build.node} ${sketches.pack ? REMOTE_SKETCH : REMOTE_PACKER} ${remoteDir}`);
+    const channel = await ssh.exec(`exec ${build.agent}/bin/remote-agent pack ${remoteDir}`);
     let firstByteMs = 0;
     channel.once('data', () => (firstByteMs = performance.now() - t0));
     let err = '';
     channel.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
     const exited = new Promise<number | null>((resolve) => channel.once('exit', (c: number | null) => resolve(c)));
-    const report = sketches.extract ? await extractSync(channel, dest) : await extractOutputs(channel, dest, { from: host });
+    const report = sketch ? await extractSync(channel, dest) : await extractOutputs(channel, dest, { from: host });
     const exit = await exited;
     const totalMs = performance.now() - t0;
-    if (exit !== 0) throw new Error(`B3: the remote packer exited ${exit}: ${err}`);
+    if (exit !== 0) throw new Error(`B3: remote-agent pack ${remoteDir} on ${host} exited ${exit}: ${err}`);
     if (report.files !== expect.files || report.bytes !== expect.bytes) throw new Error(`B3: ours pulled ${report.files} files, ${report.bytes} bytes; expected ${expect.files}, ${expect.bytes}`);
     return { connectMs, firstByteMs, totalMs };
   } finally {
@@ -163,11 +170,10 @@ async function pullScp(host: string, remoteDir: string, dest: string, expect: { 
   return ms;
 }
 
-/** Whole pulls of the small files: ours as is, with the sketch packer, and with both sketches. */
+/** Whole pulls of the small files, alternating: ours as is, and with the extract sketch here. */
 export interface PullVariants {
   now: number[];
-  syncPack: number[];
-  syncBoth: number[];
+  syncExtract: number[];
 }
 
 export async function benchOutputs(
@@ -178,16 +184,14 @@ export async function benchOutputs(
 ): Promise<{ rows: Row[]; profiles: Record<string, PullProfile>; local: LocalTarProfile; variants: PullVariants }> {
   log(`B3: making ${size.files} small files and a ${size.bigBytes / 1e6} MB file on ${host}`);
   {
-    // The packer runs with the closure's node: make sure the host has it.
+    // The agent packs on the host: its closure goes there as a run puts it there.
     const ssh = await openSsh(await resolveSshTarget(host));
-    await copyClosure(ssh, host, build.plan).finally(() => ssh.close());
-    await install(host, 'scripts/bench/remote-pack.ts', REMOTE_PACKER);
-    await install(host, 'scripts/bench/sync-pack.ts', REMOTE_SKETCH);
+    await copyClosure(ssh, host, build.agent).finally(() => ssh.close());
   }
-  const expected = await prepare(host, size, build.node);
+  const expected = await prepare(host, size, build.agent);
   const rows: Row[] = [];
   const profiles: Record<string, PullProfile> = {};
-  let variants: PullVariants = { now: [], syncPack: [], syncBoth: [] };
+  let variants: PullVariants = { now: [], syncExtract: [] };
   const cases = [
     { key: 'small' as const, id: 'B3 small files', what: `${size.files} files of 0.2-4 KiB in ${Math.ceil(size.files / 100)} dirs`, goal: 0.33 },
     { key: 'big' as const, id: 'B3 big file', what: `one file of ${size.bigBytes / 1e6} MB`, goal: 1.1 },
@@ -213,12 +217,11 @@ export async function benchOutputs(
       },
     ], clear);
     if (c.key === 'small') {
-      const [now, syncPack, syncBoth] = await alternate('B3 small files: ours / sync-pack sketch / both sketches', Math.max(2, pairs), [
+      const [now, syncExtract] = await alternate('B3 small files: ours / with the extract sketch', Math.max(2, pairs), [
         async () => (await pullOurs(build, host, remoteDir, dest, expect)).totalMs,
-        async () => (await pullOurs(build, host, remoteDir, dest, expect, { pack: true })).totalMs,
-        async () => (await pullOurs(build, host, remoteDir, dest, expect, { pack: true, extract: true })).totalMs,
+        async () => (await pullOurs(build, host, remoteDir, dest, expect, true)).totalMs,
       ], clear);
-      variants = { now: now!, syncPack: syncPack!, syncBoth: syncBoth! };
+      variants = { now: now!, syncExtract: syncExtract! };
     }
     await rm(work, { recursive: true, force: true });
     profiles[c.id] = {
@@ -231,7 +234,7 @@ export async function benchOutputs(
       what: c.what,
       ratioIs: 'ours / scp (time)',
       baselineLabel: 'scp -r',
-      oursLabel: 'packOutputs → ssh2 → extractOutputs',
+      oursLabel: 'remote-agent pack → ssh2 → extractOutputs',
       baseline: baseline!,
       ours: ours!,
       ratios: pairRatios(ours!, baseline!),
@@ -240,6 +243,6 @@ export async function benchOutputs(
       remarks: [],
     });
   }
-  await execa('ssh', [host, `rm -rf ${REMOTE_ROOT} ${REMOTE_PACKER} ${REMOTE_SKETCH}`], { stdin: 'ignore', reject: false, timeout: 60_000 });
+  await execa('ssh', [host, `rm -rf ${REMOTE_ROOT}`], { stdin: 'ignore', reject: false, timeout: 60_000 });
   return { rows, profiles, local: expected.local, variants };
 }

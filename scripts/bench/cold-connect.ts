@@ -6,8 +6,8 @@ import { localClosure } from '../../helpers/closure/store.ts';
 import { openSsh } from '../../helpers/ssh/session.ts';
 import { resolveSshTarget } from '../../helpers/ssh/ssh-config.ts';
 
-const [host, root] = process.argv.slice(2);
-if (!host || !root) throw new Error('usage: cold-connect <host> <store path>');
+const [host, ...roots] = process.argv.slice(2);
+if (!host || roots.length === 0) throw new Error('usage: cold-connect <host> <store path>...');
 const t: Record<string, number> = {};
 let at = performance.now();
 const lap = (name: string): void => {
@@ -19,7 +19,7 @@ const target = await resolveSshTarget(host);
 lap('ssh -G (resolveSshTarget)');
 const ssh = await openSsh(target);
 lap('openSsh (handshake and login)');
-const closure = await localClosure([root]);
+const closure = await localClosure(roots);
 lap('nix-store --query --requisites (local)');
 await remoteMissing(ssh, host, closure);
 lap('nix-store --check-validity (remote, over the connection)');

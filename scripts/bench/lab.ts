@@ -3,16 +3,21 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { JOB_FILE, jobFor, loadJobDescription, programOf } from '../../helpers/closure/job-description.ts';
 import { labDown as testLabDown, labUp as testLabUp } from '../../test/helpers/lab.ts';
 import { log, must, nixEnv, repoRoot, timed } from './util.ts';
 
 export interface Build {
-  /** `<out>` of .#remote-runner: bin/remote-runner and its artifacts.json. */
+  /** `<out>` of .#remote-runner: bin/remote-runner and its job description (share/remote-runner/job.json). */
   runner: string;
-  /** This system's app: bin/plan, bin/remote-agent, lib/remote-runner. */
+  /** This system's app: bin/plan, node on one bundle (lib/plan.mjs). */
   plan: string;
+  /** This system's agent: bin/remote-agent, a static Go binary. */
+  agent: string;
   /** The node the app runs with. */
   node: string;
+  /** The package bin/remote-runner runs: bin/sync-service and the other tools, lib/remote-runner. */
+  tools: string;
   /** The commit built, with "+ uncommitted changes" when built from the working tree. */
   source: string;
 }
@@ -47,7 +52,7 @@ export async function onHost(host: string, script: string, timeoutMs = 120_000):
   return r.stdout;
 }
 
-// Build the runner offline (a no-op when it is built) and find the app and its node.
+// Build the runner offline (a no-op when it is built) and find the app, its node, the agent and the tools.
 // From the committed HEAD by default, so that uncommitted work in the tree neither
 // breaks nor changes what is measured; from the working tree with `dirty`.
 export async function buildRunner(options: { dirty?: boolean } = {}): Promise<Build> {
@@ -62,12 +67,28 @@ export async function buildRunner(options: { dirty?: boolean } = {}): Promise<Bu
     ({ stdout } = await must('nix', ['build', flake, '--json', '--no-link', ...offline], { cwd: repoRoot, env: nixEnv, timeout: 900_000 }));
   }
   const runner = (JSON.parse(stdout) as Array<{ outputs: { out: string } }>)[0]!.outputs.out;
-  const artifacts = JSON.parse(await readFile(`${runner}/share/remote-runner/artifacts.json`, 'utf8')) as { systems: Record<string, { outPath: string }> };
-  const plan = artifacts.systems['x86_64-linux']!.outPath;
-  const wrapper = await readFile(`${plan}/bin/plan`, 'utf8');
-  const node = /exec (\/nix\/store\/\S+\/bin\/node) /.exec(wrapper)?.[1];
-  if (!node) throw new Error(`cannot find node in ${plan}/bin/plan`);
-  return { runner, plan, node, source: options.dirty ? `${rev} + uncommitted changes` : rev };
+  const jobFile = `${runner}/${JOB_FILE}`;
+  const job = jobFor(await loadJobDescription(jobFile), 'x86_64-linux', jobFile);
+  const plan = job.app.outPath;
+  const agent = job.agent.outPath;
+  const node = /exec (\/nix\/store\/\S+\/bin\/node) /.exec(await readFile(programOf(job.app), 'utf8'))?.[1];
+  if (!node) throw new Error(`cannot find node in ${programOf(job.app)}`);
+  const tools = /(\/nix\/store\/[^/\s]+)\/lib\/remote-runner\//.exec(await readFile(`${runner}/bin/remote-runner`, 'utf8'))?.[1];
+  if (!tools) throw new Error(`cannot find the package in ${runner}/bin/remote-runner`);
+  return { runner, plan, agent, node, tools, source: options.dirty ? `${rev} + uncommitted changes` : rev };
+}
+
+/** A closure in the local store: how many paths, and their NAR bytes. */
+export interface ClosureSize {
+  paths: number;
+  bytes: number;
+}
+
+// The size of the closure of `roots` (what a copy to a cold host sends).
+export async function closureSize(roots: string[]): Promise<ClosureSize> {
+  const paths = (await must('nix-store', ['--query', '--requisites', ...roots], { env: nixEnv })).stdout.split('\n').filter(Boolean);
+  const sizes = (await must('nix-store', ['--query', '--size', ...paths], { env: nixEnv })).stdout.split('\n').filter(Boolean).map(Number);
+  return { paths: paths.length, bytes: sizes.reduce((sum, n) => sum + n, 0) };
 }
 
 // An OpenSSH command to a lab host, timed (the whole process).

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { build as esbuild } from 'esbuild';
 import { execa } from 'execa';
+import { JOB_FILE } from '../../helpers/closure/job-description.ts';
 import { openSsh } from '../../helpers/ssh/session.ts';
 import { resolveSshTarget } from '../../helpers/ssh/ssh-config.ts';
 import { median, must, nixEnv, repoRoot, tempDir } from './util.ts';
@@ -78,7 +79,8 @@ export async function noDelayEffect(host: string): Promise<{ now: NoDelayTimes; 
 }
 
 // The runner's start until it rejects an empty environment: the packaged bin, and the
-// same entry (HEAD's source) bundled by esbuild with its dependencies inside.
+// same entry (HEAD's source) bundled by esbuild with its dependencies inside, given
+// the same job description as the packaged bin gives itself.
 export async function bundleEffect(node: string, runner: string): Promise<{ packaged: number; bundled: number }> {
   const dir = await tempDir('bundle');
   await must('sh', ['-c', `git -C '${repoRoot}' archive HEAD bin helpers plans package.json | tar -x -C '${dir}'`]);
@@ -108,11 +110,12 @@ export async function bundleEffect(node: string, runner: string): Promise<{ pack
     }
     return median(times);
   };
-  return { packaged: await start(`${runner}/bin/remote-runner`, []), bundled: await start(node, [outfile]) };
+  return { packaged: await start(`${runner}/bin/remote-runner`, []), bundled: await start(node, [outfile, '--job', `${runner}/${JOB_FILE}`]) };
 }
 
-// The runner's first remote steps in a fresh node process (cold JIT), each timed.
-export async function coldConnect(node: string, host: string, root: string): Promise<Record<string, number>> {
+// The runner's first remote steps in a fresh node process (cold JIT), each timed; `roots`
+// are the store paths whose closure it asks the host about (the app and the agent).
+export async function coldConnect(node: string, host: string, roots: string[]): Promise<Record<string, number>> {
   const dir = await tempDir('cold');
   const outfile = join(dir, 'cold-connect.mjs');
   await esbuild({
@@ -128,7 +131,7 @@ export async function coldConnect(node: string, host: string, root: string): Pro
   });
   const runs: Array<Record<string, number>> = [];
   for (let i = 0; i < 3; i++) {
-    const r = await must(node, [outfile, host, root], { env: { PATH: process.env.PATH!, ...nixEnv }, extendEnv: false, timeout: 60_000 });
+    const r = await must(node, [outfile, host, ...roots], { env: { PATH: process.env.PATH!, ...nixEnv }, extendEnv: false, timeout: 60_000 });
     runs.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>);
   }
   return Object.fromEntries(Object.keys(runs[0]!).map((k) => [k, median(runs.map((r) => r[k]!))]));

@@ -4,6 +4,7 @@ import type { B1Profile } from './b1-overhead.ts';
 import type { B2Profile } from './b2-fanout.ts';
 import type { LocalTarProfile, PullProfile, PullVariants } from './b3-outputs.ts';
 import type { CopyProfile } from './b4-copy.ts';
+import type { ClosureSize } from './lab.ts';
 import type { SyncCpu } from './b5-sync.ts';
 import { met, ratioOf, type Row } from './compare.ts';
 import type { Machine } from './machine.ts';
@@ -12,6 +13,8 @@ import { fmtMs, fmtRatio, median } from './util.ts';
 
 export interface Findings {
   labUpMs?: number;
+  /** What a cold host receives: the app's closure and the agent's. */
+  closures?: { app: ClosureSize; agent: ClosureSize };
   b1?: B1Profile;
   b2?: B2Profile;
   b3?: Record<string, PullProfile>;
@@ -60,7 +63,7 @@ export function renderReport(input: ReportInput): string {
     `| load average at the start | ${machine.loadavg} (other jobs may share the machine; alternating the sides spreads their load over both) |`,
     '',
   );
-  out.push(...methodSection(plan));
+  out.push(...methodSection(plan, findings));
   out.push('## Results', '');
   out.push(
     'Ratios are ours over the baseline for times (lower is better) and ours over the baseline for throughputs (higher is better); ' +
@@ -81,7 +84,17 @@ export function renderReport(input: ReportInput): string {
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
 }
 
-function methodSection(plan: Plan): string[] {
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(bytes < 10e6 ? 1 : 0)} MB`;
+const paths = (n: number): string => `${n} store path${n === 1 ? '' : 's'}`;
+
+// The closures a cold host receives, as the method and B2's text quote them.
+function closureText(f: Findings): string {
+  const c = f.closures;
+  if (!c) return 'the app\'s closure and the agent';
+  return `the app's closure (node and one bundle, ${mb(c.app.bytes)} in ${paths(c.app.paths)}) and the agent (a static binary, ${mb(c.agent.bytes)} in ${paths(c.agent.paths)})`;
+}
+
+function methodSection(plan: Plan, f: Findings): string[] {
   return [
     '## Method',
     '',
@@ -97,9 +110,10 @@ function methodSection(plan: Plan): string[] {
       'the baseline gets the same environment and the same sync service. Both must exit 0 with outputs.',
     `- **B2** (${plan.b2Pairs} pair${plan.b2Pairs === 1 ? '' : 's'}): ${plan.b2Instances} instances of \`ok\` on 4 hosts, round robin, started by \`tg-run single --use-build\` for both sides ` +
       '(ours: the runner\'s out path; baseline: an artifact whose `bin/remote-runner` runs `baseline.sh`). ' +
-      'A fresh `labUp(4)` (empty stores) precedes each side\'s run; the closure is the plan\'s, about 130 MB in 4 store paths.',
+      `A fresh \`labUp(4)\` (empty stores) precedes each side's run. Ours puts ${closureText(f)} on each host; the baseline copies the app's closure.`,
     `- **B3** (${plan.b3Pairs} pair${plan.b3Pairs === 1 ? '' : 's'}): pull an outputs dir from lab-h2: ${plan.b3Files} files of 0.2–4 KiB in dirs of 100, and, separately, one file of ${plan.b3BigBytes / 1e6} MB. ` +
-      'Ours measures our transport directly, as a whole process: resolve the alias (`ssh -G`), connect with ssh2, run `packOutputs` (the agent\'s code, bundled into one script with esbuild as the package bundles the agent) with the closure\'s node on the host onto an exec channel, ' +
+      'Ours measures our transport directly, as a whole process: resolve the alias (`ssh -G`), connect with ssh2, run `<agent>/bin/remote-agent pack <dir>` on the host onto an exec channel ' +
+      '(the build\'s agent, copied to the host as a run copies it; `pack` is the code that packs an instance\'s outputs), ' +
       'and `extractOutputs` (the runner\'s code) here; baseline `scp -r host:<dir> <local>`. Both results are checked (file count and bytes).',
     `- **B4** (${plan.b4Pairs} round${plan.b4Pairs === 1 ? '' : 's'}): a ${plan.b4Bytes / 1e6} MB store path of random data (\`nix-store --add\` of \`head -c … /dev/urandom\`) to lab-h3, deleted from the host's store after every run. ` +
       'Ours: ssh -G, ssh2 connect, `copyClosure`. Raw: `ssh host \'cat > /dev/null\' < file` (same bytes). Also `nix copy --to ssh://host`. Ratios are throughput ratios (the other side\'s time over ours).',
@@ -189,20 +203,21 @@ function profileSection(rows: Row[], f: Findings): string[] {
     out.push('### B3: our pull', '', '| case | connect (ssh -G + ssh2) | first tar byte | total |', '|---|---:|---:|---:|');
     for (const [id, p] of Object.entries(f.b3)) out.push(`| ${id} | ${fmtMs(p.connectMs)} | ${fmtMs(p.firstByteMs)} | ${fmtMs(p.totalMs)} |`);
     if (f.b3Local) {
+      const v = f.b3Variants;
       out.push(
         '',
-        `Without SSH, on this machine, for the same ${f.b3Local.files} small files (a ${(f.b3Local.tarBytes / 1e6).toFixed(1)} MB tar; medians of 3):`,
+        `Without SSH, on this machine, for the same ${f.b3Local.files} small files (a ${(f.b3Local.tarBytes / 1e6).toFixed(1)} MB tar as the agent writes it; medians of 3):`,
         '',
         '| | create the tar | extract it |',
         '|---|---:|---:|',
-        `| ours (packOutputs, extractOutputs) | ${fmtMs(f.b3Local.packMs)} | ${fmtMs(f.b3Local.extractMs)} |`,
-        `| GNU tar | ${fmtMs(f.b3Local.gnuCreateMs)} | ${fmtMs(f.b3Local.gnuExtractMs)} |`,
-        `| sketches with synchronous fs calls (\`scripts/bench/sync-pack.ts\` in its own node process, \`sync-extract.ts\` in this one) | ${fmtMs(f.b3Local.syncPackMs)} | ${fmtMs(f.b3Local.syncExtractMs)} |`,
-        ...(f.b3Variants
+        `| ours (\`remote-agent pack\` into a file, a child process; \`extractOutputs\` in this process) | ${fmtMs(f.b3Local.packMs)} | ${fmtMs(f.b3Local.extractMs)} |`,
+        `| GNU tar (\`tar -cf\` into a file, \`tar -xf\`; a child process each) | ${fmtMs(f.b3Local.gnuCreateMs)} | ${fmtMs(f.b3Local.gnuExtractMs)} |`,
+        `| \`extractOutputs\` with synchronous fs calls (the sketch \`scripts/bench/sync-extract.ts\`, in this process) | — | ${fmtMs(f.b3Local.syncExtractMs)} |`,
+        ...(v?.syncExtract?.length
           ? [
               '',
-              `Whole pulls of the small files from the host (medians of ${f.b3Variants.now.length}, the three alternating): ours ${fmtMs(median(f.b3Variants.now))}; ` +
-                `with the pack sketch on the host ${fmtMs(median(f.b3Variants.syncPack))}; with both sketches ${fmtMs(median(f.b3Variants.syncBoth))}.`,
+              `Whole pulls of the small files from the host (medians of ${v.now.length}, the two alternating): ours ${fmtMs(median(v.now))}; ` +
+                `with the extract sketch here in place of \`extractOutputs\` ${fmtMs(median(v.syncExtract))}.`,
             ]
           : []),
       );
@@ -287,7 +302,7 @@ function b1Gap(b1: B1Profile, base: number, ours: number): string[] {
   const out = [
     `Ours takes ${fmtMs(ours)}, the baseline ${fmtMs(base)}; the goal asks for ${fmtMs(target)}. ` +
       `The baseline is five OpenSSH connections (${ms0(sshTrue)} each for \`ssh host true\`) around one run of the app (${ms0(app)} on its own). ` +
-      'Ours is one process start here, one ssh2 connection, and two node processes on the host, the agent and the app. Where its time goes (timeline above):',
+      'Ours is one node process started here (the runner), one ssh2 connection, and two processes on the host: the agent, a static Go binary, and the app, node on one bundle. Where its time goes (timeline above):',
     '',
     `- **${ms0(chosen)} until a host is chosen**, mostly the runner's own start (measured alone, ${fmtMs(b1.bundle.packaged)} to start node and load its modules). ` +
       'The package bundles our code but leaves the dependencies (ssh2, zod, ws, execa, tar-stream) in node_modules, where node resolves and compiles them file by file; ' +
@@ -307,13 +322,13 @@ function b1Gap(b1: B1Profile, base: number, ours: number): string[] {
   }
   const within = withBundle <= target;
   out.push(
-    `With the dependencies bundled${fixed ? '' : ' as well'} (−${fmtMs(saveBundle)} at the runner's start, and less for the agent and the app), ours would come to about ${fmtMs(withBundle)}, a ratio near ${fmtRatio(withBundle / base)}` +
+    `With the runner's dependencies bundled${fixed ? '' : ' as well'} (−${fmtMs(saveBundle)} at its start), ours would come to about ${fmtMs(withBundle)}, a ratio near ${fmtRatio(withBundle / base)}` +
       (within ? `, within the goal's ${fmtMs(target)} in this run, though with the baseline's time, mostly OpenSSH handshakes, moving with the machine's load, not by much. ` : `, still short of the goal's ${fmtMs(target)}. `) +
       (floor < withBundle
         ? `Below that, today's structure has a floor: the app alone and one connection take ${fmtMs((app ?? 0) + nd.noDelay.connect)}, and a bundled runner plus the agent add ${fmtMs(b1.bundle.bundled + (agent ?? 0))} (about ${fmtMs(floor)} in all). `
         : '') +
-      `${within ? 'A clear margin' : 'Getting clear of the goal'} needs fewer node starts per instance: an agent that is not a node process (a small static binary starts in milliseconds, where node and the agent's modules take ${ms0(agent)}), ` +
-      'and a runner that is not a fresh node process per instance (one long-lived runner per machine that the instances hand their job to), so that module loading and the cold handshake are paid once.',
+      `${within ? 'A clear margin' : 'Getting clear of the goal'} needs fewer node starts per instance. The agent is a static binary (its start and exit take ${ms0(agent)} on the host), and the app's node is the plan's own; ` +
+      'what is left is the runner, a fresh node process per instance: one long-lived runner per machine that the instances hand their job to would pay module loading and the cold handshake once.',
     '',
     'Changes, in order of gain per line changed:',
     '',
@@ -325,8 +340,7 @@ function b1Gap(b1: B1Profile, base: number, ours: number): string[] {
     );
   }
   out.push(
-    `${n++}. \`nix/bundle.mjs\`: bundle the dependencies too: drop \`packages: 'external'\`, add \`external: ['*.node']\` (ssh2's optional native binding), and a banner defining \`require\` (\`createRequire(import.meta.url)\`), \`__filename\` and \`__dirname\` for the CommonJS dependencies. Expected: −${fmtMs(saveBundle)} at every runner start, and similar savings for the agent and the app on every instance.`,
-    `${n++}. The agent as a small static binary instead of a node process: about −${ms0(agent)} per instance.`,
+    `${n++}. \`nix/bundle.mjs\`: bundle the dependencies too: drop \`packages: 'external'\`, add \`external: ['*.node']\` (ssh2's optional native binding), and a banner defining \`require\` (\`createRequire(import.meta.url)\`), \`__filename\` and \`__dirname\` for the CommonJS dependencies. Expected: −${fmtMs(saveBundle)} at every runner start (the app is one bundle already, and the agent is Go).`,
   );
   return out;
 }
@@ -339,19 +353,23 @@ function b2Gap(f: Findings, base: number, ours: number): string[] {
   const cpuBase = median(b2.cpu.baseline);
   const capBase = median(b2.cpu.capacityS.baseline);
   const target = base * 0.25;
-  const starts = b1 ? `${fmtMs(b1.bundle.packaged)} for a runner, ${ms0(part(b1, 'remote: remote-agent start'))} for an agent and ${ms0(part(b1, 'remote: plan start'))} for the app` : 'see B1';
+  const starts = b1 ? `${fmtMs(b1.bundle.packaged)} for a runner, ${ms0(part(b1, 'remote: plan start'))} for the app and ${ms0(part(b1, 'remote: remote-agent start'))} for an agent` : 'see B1';
+  const c = f.closures;
+  const sent = c
+    ? `Ours places the app and the agent once per host (4 × ${mb(c.app.bytes + c.agent.bytes)}); the baseline's sixteen \`nix copy\` runs of the app's closure (${mb(c.app.bytes)}) send it up to sixteen times (up to ${mb(16 * c.app.bytes)}).`
+    : "Ours places the app and the agent once per host; the baseline's sixteen `nix copy` runs send the app's closure up to sixteen times.";
   return [
     `Ours takes ${fmtMs(ours)}, the baseline ${fmtMs(base)}; the goal asks for ${fmtMs(target)}. Both runs are CPU-bound: the machine was busy ${cpuOurs.toFixed(0)} of ${capOurs.toFixed(0)} CPU-seconds during ours and ${cpuBase.toFixed(0)} of ${capBase.toFixed(0)} during the baseline. ` +
       'Every lab host shares these two cores, so the wall time is the CPU work divided by two, whatever the network could carry.',
     '',
-    `- Ours copies the closure once per host (4 × about 130 MB); the baseline's sixteen \`nix copy\` runs send it sixteen times (about 2 GB). That is where ours wins: the median copy wait is ${ms0(b2.ours.copy)} against ${ms0(b2.baseline.copy)} for the baseline's \`nix copy\` step.`,
-    `- Ours starts 16 runners here and 16 agents and 16 apps on the hosts, 48 node processes (${starts}), where the baseline starts 16 apps; ` +
-      `the runners' starts overlap the copy and delay it, and the run phase (${ms0(b2.ours.run)} per instance) is mostly node starts queued on two cores.`,
+    `- ${sent} That is where ours wins: the median copy wait is ${ms0(b2.ours.copy)} against ${ms0(b2.baseline.copy)} for the baseline's \`nix copy\` step.`,
+    `- Ours starts 16 runners here and, on the hosts, 16 agents and 16 apps: 32 node processes and 16 static binaries (${starts}), where the baseline starts 16 apps; ` +
+      `the runners' starts overlap the copy and delay it, and in the run phase (${ms0(b2.ours.run)} per instance) the apps' node starts queue on the same two cores.`,
     '',
-    `To reach ${fmtMs(target)} the CPU work has to shrink about ${fmtRatio(cpuOurs / ((target / 1000) * 2))}-fold. Bundling the dependencies (B1) cuts the module loading of all 48 starts, ` +
+    `To reach ${fmtMs(target)} the CPU work has to shrink about ${fmtRatio(cpuOurs / ((target / 1000) * 2))}-fold. Bundling the runner's dependencies (B1) cuts the module loading of its 16 starts (the apps are one bundle already), ` +
       'but the remaining floor is the per-instance process structure: one runner process per instance, each with its own SSH handshake, and one agent per instance. ' +
       'What would close it: tg-run (or a runner shared by all instances of a run on a machine) running the remote runs in one process with one SSH connection per host, and one agent per host starting all of that host\'s apps. ' +
-      'Then the CPU left is the copy (export, encryption, import of 4 × 130 MB) and the apps themselves. On a machine with more cores than lab hosts, both sides would also run faster in parallel.',
+      `Then the CPU left is the copy (export, encryption, import${c ? ` of 4 × ${mb(c.app.bytes + c.agent.bytes)}` : ''}) and the apps themselves. On a machine with more cores than lab hosts, both sides would also run faster in parallel.`,
   ];
 }
 
@@ -359,8 +377,8 @@ function b3Gap(row: Row, f: Findings, base: number, ours: number): string[] {
   if (row.id === 'B3 big file') {
     return [
       `Ours ${fmtMs(ours)} against scp's ${fmtMs(base)} (${mbps(row, 'ours')} against ${mbps(row, 'baseline')}); the pairs' ratios: ${row.ratios.map(fmtRatio).join(', ')}. ` +
-        "One stream of one file is bounded by the cipher and the copies on each side; ours adds the tar framing and moves every byte through node at both ends (packOutputs' reads and stdout on the host, ssh2 and extractOutputs' writes here), " +
-        'where scp is C at both ends. See B4 for the cipher throughputs.',
+        'One stream of one file is bounded by the cipher and the copies on each side. Ours adds the tar framing; on the host the agent (Go) reads the file and writes it to sshd, ' +
+        "and here every byte passes through node (ssh2's decryption, then extractOutputs' writes), where scp is C at both ends. See B4 for the cipher throughputs.",
     ];
   }
   const local = f.b3Local;
@@ -372,28 +390,36 @@ function b3Gap(row: Row, f: Findings, base: number, ours: number): string[] {
   if (!local) return out;
   const perFile = (ms: number): string => `${Math.round((ms / local.files) * 1000)} µs`;
   const v = f.b3Variants;
-  const both = v && v.syncBoth.length ? median(v.syncBoth) : undefined;
+  const now = v?.now.length ? median(v.now) : undefined;
+  const sketch = v?.syncExtract?.length ? median(v.syncExtract) : undefined;
   const sum = local.packMs + local.extractMs;
+  const packSlow = local.packMs > 1.5 * local.gnuCreateMs;
   const extractOverhead = local.extractMs > 1.5 * local.gnuExtractMs;
+  const sketchGains = sketch !== undefined && now !== undefined && sketch < 0.9 * now;
+  const overlap = ours < 0.8 * sum ? 'less than their sum: the two overlap' : ours <= sum * 1.25 ? 'about their sum' : 'more than their sum';
   out.push(
     '',
-    `What limits it is the work per file (table above). packOutputs takes ${fmtMs(local.packMs)} for these ${local.files} files (${perFile(local.packMs)} a file) where GNU tar needs ${fmtMs(local.gnuCreateMs)}: ` +
-      "it makes one asynchronous fs call per step of every file (lstat, open, fstat, read, close), each a round trip through libuv's thread pool and a promise; " +
-      `a sketch that makes the same calls synchronously packs them in ${fmtMs(local.syncPackMs)}, a node start included. ` +
+    `What limits it is the work per file (table above). \`remote-agent pack\` takes ${fmtMs(local.packMs)} for these ${local.files} files (${perFile(local.packMs)} a file, its start included)` +
+      (packSlow
+        ? `, ${fmtRatio(local.packMs / local.gnuCreateMs)} times what GNU tar needs (${fmtMs(local.gnuCreateMs)}). `
+        : ` where GNU tar needs ${fmtMs(local.gnuCreateMs)}: the agent packs at the file system's pace. `) +
       (extractOverhead
-        ? `extractOutputs takes ${fmtMs(local.extractMs)} (${perFile(local.extractMs)} a file) where GNU tar needs ${fmtMs(local.gnuExtractMs)}, for the same reason (open, fchmod, write, close, each awaited); the synchronous sketch takes ${fmtMs(local.syncExtractMs)}. `
+        ? `extractOutputs takes ${fmtMs(local.extractMs)} (${perFile(local.extractMs)} a file) where GNU tar needs ${fmtMs(local.gnuExtractMs)}: it awaits one asynchronous fs call per step of every file (open, fchmod, write, close), each a round trip through libuv's thread pool and a promise; ` +
+          `the sketch that makes the same calls synchronously takes ${fmtMs(local.syncExtractMs)}. `
         : `extractOutputs takes ${fmtMs(local.extractMs)}, about what GNU tar needs (${fmtMs(local.gnuExtractMs)}) and the synchronous sketch (${fmtMs(local.syncExtractMs)}): in this run the file system set that pace, creating ${local.files} files on a shared disk, which scp pays as well. `) +
-      `Packing on the host and extracting here could overlap, yet ours takes ${ours <= sum * 1.25 ? 'about their sum' : 'more than their sum'} (${fmtMs(sum)} alone, ${fmtMs(ours)} in the pull), both waiting on the same two cores, which also run the cipher at each end.` +
-      (both !== undefined && v ? ` A whole pull with both sketches took ${fmtMs(both)} against ${fmtMs(median(v.now))} for ours in the same rounds, a ratio near ${fmtRatio(both / base)} against this run's scp.` : ''),
+      `Packing on the host and extracting here could overlap; ours takes ${overlap} (${fmtMs(sum)} alone, ${fmtMs(ours)} in the pull), both sides running on the same two cores, which also run the cipher at each end.` +
+      (sketch !== undefined && now !== undefined
+        ? ` A whole pull with the extract sketch took ${fmtMs(sketch)} against ${fmtMs(now)} for ours in the same rounds, a ratio near ${fmtRatio(sketch / base)} against this run's scp.`
+        : ''),
     '',
-    'Change: `helpers/remote-runner/outputs-tar.ts`. In `packFile`, read files up to, say, 1 MiB with `openSync`/`fstatSync`/`readSync`/`closeSync` ' +
-      '(the agent does nothing else while it packs; larger files keep the streaming path). ' +
-      'In `Placer.file`, collect the chunks of an entry up to the same size and write it with `openSync` (same flags), `writeSync` and `closeSync`, and skip the `fchmod` when `open` already applied the mode (`(mode & ~umask) === mode`); ' +
-      'in `Placer.directory`, the `lstat`/`mkdir` pair can be synchronous too. The checks stay as they are (names, O_EXCL|O_NOFOLLOW, parents that are real directories); only the waiting goes. ' +
-      (both !== undefined && v
-        ? `Expected: about the sketches' gain, ${Math.round((1 - both / median(v.now)) * 100)}% off a pull here (${fmtMs(both)} against ${fmtMs(median(v.now))} in the same rounds); `
-        : 'Then ') +
-      'what is left is the file system creating the files (as for scp) and the cipher.',
+    sketchGains
+      ? 'Change: `helpers/outputs/tar.ts`. In `Placer.file`, collect the chunks of an entry up to, say, 1 MiB and write it with `openSync` (same flags), `writeSync` and `closeSync` (larger files keep the streaming path), ' +
+          'and skip the `fchmod` when `open` already applied the mode (`(mode & ~umask) === mode`); in `Placer.directory`, the `lstat`/`mkdir` pair can be synchronous too. ' +
+          'The checks stay as they are (names, O_EXCL|O_NOFOLLOW, parents that are real directories); only the waiting goes. ' +
+          `Expected: about the sketch's gain, ${Math.round((1 - sketch / now) * 100)}% off a pull here (${fmtMs(sketch)} against ${fmtMs(now)} in the same rounds); ` +
+          'what is left is the packing on the host, the file system creating the files (as for scp) and the cipher.'
+      : `Synchronous writes in extractOutputs did not pay off in whole pulls in this run: the extract sketch ${sketch !== undefined && now !== undefined ? `saved under 10% of a whole pull (${fmtMs(sketch)} against ${fmtMs(now)})` : 'was not measured in whole pulls'}. ` +
+          'What is left is the packing on the host, the file system creating the files (as for scp) and the cipher.',
   );
   return out;
 }
