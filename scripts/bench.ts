@@ -14,7 +14,7 @@ import { benchOutputs } from './bench/b3-outputs.ts';
 import { benchCopy } from './bench/b4-copy.ts';
 import { benchSync } from './bench/b5-sync.ts';
 import type { Row } from './bench/compare.ts';
-import { buildRunner, labDown, labIsUp, labUp } from './bench/lab.ts';
+import { buildRunner, closureSize, labDown, labIsUp, labUp } from './bench/lab.ts';
 import { describeMachine } from './bench/machine.ts';
 import { renderReport, type Findings, type ReportInput } from './bench/report.ts';
 import { textTable } from './bench/table.ts';
@@ -88,9 +88,10 @@ async function main(): Promise<number> {
     log('building the runner (offline Nix build)');
     const build = await buildRunner({ dirty: values.dirty ?? false });
     source = build.source;
+    findings.closures = { app: await closureSize([build.plan]), agent: await closureSize([build.agent]) };
     if (only.has('B5')) {
       const size = { clients: plan.b5Clients, publishers: plan.b5Publishers, subscribers: plan.b5Subscribers, messagesPerPublisher: plan.b5Messages };
-      const b5 = await benchSync(`${build.plan}/bin/sync-service`, plan.b5Pairs, size);
+      const b5 = await benchSync(`${build.tools}/bin/sync-service`, plan.b5Pairs, size);
       rows.push(...b5.rows);
       findings.b5 = b5.cpu;
     }
