@@ -118,8 +118,8 @@ describe('ssh sessions to lab hosts', () => {
     await writeFile(
       script,
       [
-        `import { resolveSshTarget } from ${JSON.stringify(join(root, 'helpers/remote-runner/ssh-config.ts'))};`,
-        `import { openSsh } from ${JSON.stringify(join(root, 'helpers/remote-runner/ssh-session.ts'))};`,
+        `import { resolveSshTarget } from ${JSON.stringify(join(root, 'helpers/ssh/ssh-config.ts'))};`,
+        `import { openSsh } from ${JSON.stringify(join(root, 'helpers/ssh/session.ts'))};`,
         `const target = await resolveSshTarget('lab-h1', { signal: AbortSignal.timeout(10_000) });`,
         `const session = await openSsh(target, { signal: AbortSignal.timeout(10_000) });`,
         `const { stdout } = await session.run('hostname');`,
