@@ -32,10 +32,15 @@ export interface AgentRun {
   job: Job;
   /** Where the outputs go, here. */
   outputsPath: string;
+  /** The most bytes of outputs to bring home. */
+  maxOutputBytes: number;
   /** Aborted when the app should stop: the agent sends it TERM, outputs are still pulled. */
   stop: AbortSignal;
   hooks: AgentHooks;
 }
+
+// How long the agent may take to confirm its cleanup after `done`.
+const CLEANUP_BOUND_MS = 15_000;
 
 // Run the job through the agent on the host; resolves with the app's exit status.
 export async function runAgent(a: AgentRun): Promise<number> {
@@ -44,33 +49,50 @@ export async function runAgent(a: AgentRun): Promise<number> {
   const [store, ...rest] = a.agent.slice('/nix/store/'.length).split('/');
   const channel = await a.ssh.exec(`exec ${quoteStorePath(`/nix/store/${store}`)}/${rest.map(shellWord).join('/')} run`);
   const tar = new PassThrough();
+  tar.on('error', () => {}); // the extractor reports what went wrong
   let exit: Extract<AgentEvent, { type: 'exit' }> | undefined;
   let cleaned = false;
   let agentErr = '';
   let pullStarted = 0;
   let protocolError: Error | undefined;
+  // Once the pull has failed, the rest of the tar is unwanted: once the app has
+  // exited too, the channel closes and the agent cleans up on its own.
+  let pullFailed = false;
+  let tarEnded: () => void = () => {};
+  const ended = new Promise<void>((resolve) => (tarEnded = resolve));
 
-  const extracting = extractOutputs(tar, a.outputsPath, { from: a.alias }).catch((error: unknown) => error as Error);
-  const reader = new FrameReader((kind, payload) => {
+  const extracting = extractOutputs(tar, a.outputsPath, { from: a.alias, maxBytes: a.maxOutputBytes }).catch((error: unknown) => {
+    pullFailed = true;
+    channel.resume();
+    if (exit) channel.close();
+    return error as Error;
+  });
+  const onFrame = (kind: number, payload: Buffer): void => {
     if (kind === FRAME.stdout) process.stdout.write(payload);
     else if (kind === FRAME.stderr) process.stderr.write(payload);
     else if (kind === FRAME.tar) {
+      if (pullFailed) return;
       pullStarted ||= performance.now();
       // Backpressure: hold the SSH channel while the extractor catches up.
       if (!tar.write(payload)) {
         channel.pause();
-        tar.once('drain', () => channel.resume());
+        const go = () => channel.resume();
+        tar.once('drain', go).once('close', go);
       }
-    } else if (kind === FRAME.tarEnd) tar.end();
-    else if (kind === FRAME.event) {
+    } else if (kind === FRAME.tarEnd) {
+      tar.end();
+      tarEnded();
+    } else if (kind === FRAME.event) {
       const event = JSON.parse(payload.toString()) as AgentEvent;
       if (event.type === 'exit') {
         exit = event;
         a.hooks.exited(event.status, Math.round(performance.now() - started));
+        if (pullFailed) channel.close();
       } else if (event.type === 'error') process.stderr.write(`remote-runner: ${a.alias}: ${event.message}\n`);
       else if (event.type === 'cleaned') cleaned = true;
     }
-  });
+  };
+  const reader = new FrameReader(onFrame);
   channel.on('data', (chunk: Buffer) => {
     try {
       reader.push(chunk);
@@ -93,11 +115,11 @@ export async function runAgent(a: AgentRun): Promise<number> {
   const terminate = () => channel.write(`${JSON.stringify({ op: 'term' })}\n`);
   a.stop.addEventListener('abort', terminate, { once: true });
   channel.write(`${JSON.stringify(a.job)}\n`);
+  // A stop that came before the app started still stops it.
   if (a.stop.aborted) terminate();
   try {
     // The agent ends its tar stream after the app exits; then we let it clean up.
-    const tarDone = new Promise<void>((resolve) => tar.once('end', resolve).once('close', resolve));
-    await Promise.race([tarDone, closed]);
+    await Promise.race([ended, closed]);
     if (!exit) {
       // The run ended before the app did: the connection or the agent went away mid-run.
       const code = await closed;
@@ -111,9 +133,10 @@ export async function runAgent(a: AgentRun): Promise<number> {
     const report = await extracting;
     a.hooks.pulled(report instanceof Error ? { error: report } : { report, ms: Math.round(performance.now() - (pullStarted || performance.now())) });
     a.hooks.phase('cleaning up');
-    if (channel.writable) channel.end(`${JSON.stringify({ op: 'done' })}\n`);
-    const code = await closed;
-    a.hooks.finished(cleaned, code);
+    if (channel.writable && !pullFailed) channel.end(`${JSON.stringify({ op: 'done' })}\n`);
+    const code = await Promise.race([closed, sleep(CLEANUP_BOUND_MS, 'timeout' as const, { ref: false })]);
+    if (code === 'timeout') channel.close();
+    a.hooks.finished(cleaned, code === 'timeout' ? null : code);
     if (protocolError) throw new TgError('E_REMOTE', `ssh ${a.alias}: ${protocolError.message}`, { cause: protocolError });
     return exit.status;
   } finally {

@@ -44,22 +44,36 @@ export async function copyClosure(
   let remoteErr = '';
   channel.stderr.on('data', (d: Buffer) => (remoteErr = (remoteErr + d.toString()).slice(-4000)));
   channel.on('data', () => {});
-  const exported = execa('nix-store', ['--export', ...missing], { cancelSignal: options.signal, reject: false, stdin: 'ignore', buffer: { stdout: false } });
+  channel.on('error', () => {}); // reported through its exit status
+  const remoteExit = new Promise<number | null>((resolve) => channel.once('exit', (code: number | null) => resolve(code)));
+  const channelClosed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
+  // If the import ends first (it failed, or the host went away), the export stops
+  // at once instead of blocking on a pipe nobody reads.
+  const stopExport = new AbortController();
+  const exported = execa('nix-store', ['--export', ...missing], {
+    cancelSignal: options.signal ? AbortSignal.any([options.signal, stopExport.signal]) : stopExport.signal,
+    reject: false,
+    stdin: 'ignore',
+    buffer: { stdout: false },
+  });
+  void channelClosed.then(() => stopExport.abort());
   let bytes = 0;
   exported.stdout!.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
     options.onBytes?.(bytes, total);
   });
+  exported.stdout!.on('error', () => {});
   exported.stdout!.pipe(channel);
-  const remoteExit = new Promise<number | null>((resolve) => channel.once('exit', (code: number | null) => resolve(code)));
-  const channelClosed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
   const local = await exported;
-  if (local.failed) {
+  if (local.failed && !stopExport.signal.aborted) {
     channel.close();
     throw new TgError('E_COPY', `nix-store --export of ${missing.length} paths for ${alias} failed (${local.exitCode ?? local.signal}): ${tail(String(local.stderr))}`);
   }
-  const code = await remoteExit;
+  const code = await Promise.race([remoteExit, channelClosed.then(() => null)]);
   await channelClosed;
-  if (code !== 0) throw new TgError('E_COPY', `ssh ${alias}: nix-store --import exited ${code}: ${tail(remoteErr)}`);
+  if (code !== 0) {
+    const why = code === null ? 'the channel closed before it exited' : `exited ${code}`;
+    throw new TgError('E_COPY', `ssh ${alias}: nix-store --import ${why} after ${bytes} of ${total} bytes: ${tail(remoteErr) || 'no message'}`);
+  }
   return { closure: closure.length, missing: missing.length, bytes, ms: Math.round(performance.now() - started) };
 }

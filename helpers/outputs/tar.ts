@@ -16,14 +16,16 @@ export interface ExtractReport {
   dirs: number;
   /** Bytes of file contents written. */
   bytes: number;
-  /** Entries skipped, with the archive's name for each and why. */
+  /** Entries skipped, with the archive's name for each and why (the first MAX_REFUSALS, names shortened). */
   refused: Array<{ name: string; reason: string }>;
+  /** How many entries were skipped in all. */
+  refusedTotal: number;
 }
 
 /** Options of extractOutputs. */
 export interface ExtractOptions {
   signal?: AbortSignal;
-  /** The most content bytes the archive may carry over all its entries; unlimited by default. */
+  /** The most content bytes the archive may carry over all its entries; DEFAULT_MAX_OUTPUT_BYTES by default. */
   maxBytes?: number;
   /** The most entries the archive may hold; 1,000,000 by default. */
   maxEntries?: number;
@@ -33,10 +35,18 @@ export interface ExtractOptions {
 
 const BLOCK = 512;
 const DEFAULT_MAX_ENTRIES = 1_000_000;
+/** What one instance may send home unless the run says otherwise: 2 GiB of file contents. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 2 * 1024 ** 3;
+// The refusal report is bounded: this many entries, each name or link target this long.
+const MAX_REFUSALS = 100;
+const MAX_NAME_CHARS = 200;
+// Runs of zeros this long (or a whole chunk) become holes: sparse files stay sparse.
+const HOLE = 64 * 1024;
 // Plain descriptors: FileHandle costs several times more per file, which 5,000 small files feel.
 const openFd = promisify(fs.open);
 const closeFd = promisify(fs.close);
 const fchmodFd = promisify(fs.fchmod);
+const ftruncateFd = promisify(fs.ftruncate);
 const writeFd = promisify(fs.write);
 
 /** The part of a streamx writable that backpressure needs. */
@@ -69,10 +79,10 @@ interface Writing {
 
 // Extract the tar stream `source` under `dest` as plain files and directories, refusing anything else.
 export async function extractOutputs(source: Readable, dest: string, options: ExtractOptions = {}): Promise<ExtractReport> {
-  const { signal, maxBytes = Number.POSITIVE_INFINITY, maxEntries = DEFAULT_MAX_ENTRIES } = options;
+  const { signal, maxBytes = DEFAULT_MAX_OUTPUT_BYTES, maxEntries = DEFAULT_MAX_ENTRIES } = options;
   const from = options.from ?? 'the remote';
   const root = resolve(dest);
-  const report: ExtractReport = { files: 0, dirs: 0, bytes: 0, refused: [] };
+  const report: ExtractReport = { files: 0, dirs: 0, bytes: 0, refused: [], refusedTotal: 0 };
   const placer = new Placer(root);
   const extract = tar.extract();
   const fed = { bytes: 0 };
@@ -101,12 +111,13 @@ export async function extractOutputs(source: Readable, dest: string, options: Ex
         throw new TgError('E_OUTPUTS', `outputs from ${from}: more than ${maxEntries} entries; stopped after ${report.files} files`);
       }
       if (carried > maxBytes) {
-        throw new TgError('E_OUTPUTS', `outputs from ${from}: more than ${maxBytes} bytes at ${header.name}; stopped after ${report.files} files`);
+        throw new TgError('E_OUTPUTS', `outputs from ${from}: more than ${maxBytes} bytes (the limit) at ${shorten(header.name)}; stopped after ${report.files} files`);
       }
       const refusal = await place(placer, entry, report, (p) => (partial = p));
       partial = undefined;
       if (refusal !== undefined) {
-        report.refused.push({ name: header.name, reason: refusal });
+        report.refusedTotal += 1;
+        if (report.refused.length < MAX_REFUSALS) report.refused.push({ name: shorten(header.name), reason: refusal });
         await drain(entry);
       }
     }
@@ -173,9 +184,9 @@ async function place(placer: Placer, entry: Entry, report: ExtractReport, writin
       return placer.file(parts, header, entry, report, writing);
     }
     case 'symlink':
-      return `symlink to ${JSON.stringify(header.linkname ?? '')}: links are not extracted`;
+      return `symlink to ${JSON.stringify(shorten(header.linkname ?? ''))}: links are not extracted`;
     case 'link':
-      return `hardlink to ${JSON.stringify(header.linkname ?? '')}: links are not extracted`;
+      return `hardlink to ${JSON.stringify(shorten(header.linkname ?? ''))}: links are not extracted`;
     default:
       return `${header.type ?? 'unknown'} entries are not extracted`;
   }
@@ -277,9 +288,11 @@ class Placer {
     try {
       await this.io(parts, 'set the mode of', () => fchmodFd(opened, mode));
       for await (const chunk of entry) {
-        await this.io(parts, 'write', () => writeAll(opened, chunk as Buffer));
+        await this.io(parts, 'write', () => writeSparse(opened, chunk as Buffer, progress.written));
         progress.written += (chunk as Buffer).byteLength;
       }
+      // A file that ends in a hole gets its length here.
+      await this.io(parts, 'set the length of', () => ftruncateFd(opened, progress.written));
     } finally {
       await closeFd(opened);
     }
@@ -290,13 +303,25 @@ class Placer {
   }
 }
 
-// Write all of `buffer` at the descriptor's position.
-async function writeAll(fd: number, buffer: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < buffer.byteLength) {
-    const { bytesWritten } = await writeFd(fd, buffer, offset, buffer.byteLength - offset);
-    offset += bytesWritten;
+// Write `buffer` at `position`, leaving runs of zeros as holes.
+async function writeSparse(fd: number, buffer: Buffer, position: number): Promise<void> {
+  for (let at = 0; at < buffer.byteLength; at += HOLE) {
+    const piece = buffer.subarray(at, at + HOLE);
+    if (isZero(piece)) continue;
+    let offset = 0;
+    while (offset < piece.byteLength) {
+      const { bytesWritten } = await writeFd(fd, piece, offset, piece.byteLength - offset, position + at + offset);
+      offset += bytesWritten;
+    }
   }
+}
+
+const ZEROS = Buffer.alloc(HOLE);
+const isZero = (piece: Buffer) => piece.equals(piece.byteLength === HOLE ? ZEROS : ZEROS.subarray(0, piece.byteLength));
+
+// A name or link target cut to MAX_NAME_CHARS for messages, saying how long it was.
+function shorten(text: string): string {
+  return text.length <= MAX_NAME_CHARS ? text : `${text.slice(0, MAX_NAME_CHARS)}… (${text.length} characters)`;
 }
 
 // lstat, with undefined for a path that does not exist.

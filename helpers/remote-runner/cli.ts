@@ -1,6 +1,7 @@
 // remote-runner [--artifacts <file>]: the bin local:exec starts for every instance.
 import { parseArgs } from 'node:util';
 import { TgError } from '../shared/error.ts';
+import { requireUtf8Environment } from '../shared/utf8.ts';
 import { parseRunEnv } from '../runenv/runenv.ts';
 import { runInstance } from './run-instance.ts';
 
@@ -19,5 +20,6 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     throw new TgError('E_USAGE', `${(error as Error).message}\n${usage}`, { cause: error });
   }
   if (!jobFile) throw new TgError('E_USAGE', `--job is required\n${usage}`);
+  requireUtf8Environment();
   return runInstance(parseRunEnv(), { jobFile, env: process.env });
 }

@@ -27,6 +27,8 @@ export interface Placement {
   client: SyncClient;
   progress: Progress;
   phase(phase: string): void;
+  /** Aborted when the instance is stopped: it stops waiting for another instance or a copy slot. */
+  signal?: AbortSignal;
 }
 
 /** Where the app and the agent are on the host. */
@@ -96,7 +98,8 @@ export async function placeJob(p: Placement): Promise<Placed> {
   const scope: RunScope = { run: p.runenv.run, plan: p.runenv.plan, testCase: p.runenv.testCase };
   const key = `place:${p.alias}:${basename(p.job.app.outPath)}:${basename(p.job.agent.outPath)}${p.buildOnHost ? ':build' : ''}`;
   p.phase('copying the closure');
-  const done = await oncePerRun(p.client, scope, key, () => withCopySlot(p.client, scope, maxCopies(p.runenv), () => place(p)));
+  const waiting = p.signal ? { signal: p.signal } : {};
+  const done = await oncePerRun(p.client, scope, key, () => withCopySlot(p.client, scope, maxCopies(p.runenv), () => place(p), waiting), waiting);
   const { value, leader } = done;
   if (value.built.length > 0) {
     p.progress.report('build', {

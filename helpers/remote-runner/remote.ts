@@ -9,6 +9,7 @@ import type { Job } from '../agent/job.ts';
 import { runAgent } from '../agent/session.ts';
 import { resolveSshTarget } from '../ssh/ssh-config.ts';
 import { openSsh, type RemoteForward } from '../ssh/session.ts';
+import { exitStatus } from '../shared/terminate.ts';
 import { placeJob } from './place.ts';
 import type { Progress } from './progress.ts';
 
@@ -27,6 +28,8 @@ export interface RemoteRun {
   graceMs: number;
   /** Told which phase the run is in, for error messages. */
   phase: (phase: string) => void;
+  /** The most bytes of outputs to bring home. */
+  maxOutputBytes: number;
 }
 
 // Rewrite INFLUXDB_URL to the forwarded port, keeping its scheme and path.
@@ -50,7 +53,15 @@ export async function runRemote(r: RemoteRun): Promise<number> {
   const ssh = await openSsh(target, { signal: AbortSignal.timeout(30_000) });
   const forwards: RemoteForward[] = [];
   try {
-    const placed = await placeJob({ ssh, alias, job: r.job, buildOnHost: r.choice.runner.build === 'remote', runenv: r.runenv, client: r.client, progress: r.progress, phase: r.phase });
+    let placed: Awaited<ReturnType<typeof placeJob>>;
+    try {
+      placed = await placeJob({ ssh, alias, job: r.job, buildOnHost: r.choice.runner.build === 'remote', runenv: r.runenv, client: r.client, progress: r.progress, phase: r.phase, signal: r.stop });
+    } catch (error) {
+      if (r.stop.aborted) return exitStatus(null, 'SIGTERM');
+      throw error;
+    }
+    // Stopped while the job was being placed: the app never starts.
+    if (r.stop.aborted) return exitStatus(null, 'SIGTERM');
 
     r.phase('forwarding the sync service');
     const sync = await ssh.forwardIn('127.0.0.1', { host: r.runenv.syncService.host, port: r.runenv.syncService.port });
@@ -71,6 +82,7 @@ export async function runRemote(r: RemoteRun): Promise<number> {
       agent: programOf({ ...r.job.agent, outPath: placed.agent }),
       job,
       outputsPath: r.runenv.outputsPath,
+      maxOutputBytes: r.maxOutputBytes,
       stop: r.stop,
       hooks: {
         phase: r.phase,
@@ -80,8 +92,10 @@ export async function runRemote(r: RemoteRun): Promise<number> {
             process.stderr.write(`remote-runner: ${alias}: pulling outputs: ${result.error.message}\n`);
             return;
           }
-          r.progress.report('pull', { ms: result.ms, bytes: result.report.bytes, paths: result.report.files });
-          for (const refused of result.report.refused) process.stderr.write(`remote-runner: ${alias}: refused output entry ${JSON.stringify(refused.name)}: ${refused.reason}\n`);
+          const { report } = result;
+          r.progress.report('pull', { ms: result.ms, bytes: report.bytes, paths: report.files });
+          for (const refused of report.refused) process.stderr.write(`remote-runner: ${alias}: refused output entry ${JSON.stringify(refused.name)}: ${refused.reason}\n`);
+          if (report.refusedTotal > report.refused.length) process.stderr.write(`remote-runner: ${alias}: refused ${report.refusedTotal - report.refused.length} more output entries\n`);
         },
         finished: (cleaned, code) => r.progress.report('cleanup', { note: cleaned ? 'remote work dir removed' : `agent exited ${code} without confirming cleanup` }),
       },

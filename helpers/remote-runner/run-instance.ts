@@ -7,6 +7,11 @@ import type { RunEnv } from '../runenv/runenv.ts';
 import { SyncClient } from '../sync-service/client.ts';
 import { jobFor, loadJobDescription, programOf, type Component } from '../closure/job-description.ts';
 import { locallyValid, realiseLocally } from '../closure/store.ts';
+import { DEFAULT_MAX_OUTPUT_BYTES } from '../outputs/tar.ts';
+import { sizeParam } from '../runenv/getters.ts';
+
+/** The param that bounds what one instance brings home from a remote host. */
+export const MAX_OUTPUTS_PARAM = 'remote-runners-max-outputs-bytes';
 import { Progress, timed } from './progress.ts';
 import { runRemote } from './remote.ts';
 import { exitStatus } from '../shared/terminate.ts';
@@ -63,6 +68,7 @@ export async function runInstance(runenv: RunEnv, options: InstanceOptions): Pro
 
 async function runPhases(runenv: RunEnv, options: InstanceOptions, setPhase: (phase: string) => void, setWhere: (where: string) => void): Promise<number> {
   const description = await loadJobDescription(options.jobFile);
+  const maxOutputBytes = sizeParam(runenv, MAX_OUTPUTS_PARAM, DEFAULT_MAX_OUTPUT_BYTES);
   const client = await SyncClient.connect(runenv.syncService.url, { signal: options.signal ?? AbortSignal.timeout(30_000) });
   try {
     setPhase('choosing a host');
@@ -77,7 +83,7 @@ async function runPhases(runenv: RunEnv, options: InstanceOptions, setPhase: (ph
     const status = await withStop(client, async (stop, reason) => {
       let status: number;
       if (choice.name !== 'localhost') {
-        status = await runRemote({ runenv, choice, job, env: options.env, client, progress, stop, graceMs: options.graceMs ?? 10_000, phase: setPhase });
+        status = await runRemote({ runenv, choice, job, env: options.env, client, progress, stop, graceMs: options.graceMs ?? 10_000, phase: setPhase, maxOutputBytes });
       } else {
         setPhase('building the app here');
         await ensureLocal(job.app);

@@ -36,6 +36,19 @@ export function boolParam(env: Params, name: string, fallback?: boolean): boolea
   throw new TgError('E_PARAM', `param ${name}: expected true or false, got ${JSON.stringify(value)}`);
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3, t: 1e12, tb: 1e12, tib: 1024 ** 4 };
+
+// A size in bytes: `1048576`, `512MiB`, `2GiB`, `1.5GB`.
+export function sizeParam(env: Params, name: string, fallback?: number): number {
+  const value = raw(env, name, fallback?.toString());
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined || !Number.isSafeInteger(Math.floor(Number(match[1]) * unit))) {
+    throw new TgError('E_PARAM', `param ${name}: expected a size such as 1048576, 512MiB or 2GiB, got ${JSON.stringify(value)}`);
+  }
+  return Math.floor(Number(match[1]) * unit);
+}
+
 // Render a zod issue path the way users write JSON paths: `[1].arch`, `.hosts[0]`.
 export function jsonPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');

@@ -1,5 +1,5 @@
 // Nix machines files (`/etc/nix/machines`, `--builders @file`): one build machine per line.
-import { TgError } from '../shared/error.ts';
+import { TgError, quoteShort } from '../shared/error.ts';
 import { keyTypeOf } from '../shared/ssh-key.ts';
 
 /** What a machines line says beyond the runner's host and system; every field is optional. */
@@ -45,16 +45,16 @@ function parseUri(uri: string, where: string): { name: string; user?: string; pr
   if (LOCAL_URIS.has(uri)) return { name: 'localhost' };
   const scheme = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/.exec(uri);
   if (scheme && scheme[1] !== 'ssh' && scheme[1] !== 'ssh-ng') {
-    throw new TgError('E_PARAM', `${where}: store URI ${JSON.stringify(uri)} is not an SSH store: expected ssh://, ssh-ng://, a host name or localhost`);
+    throw new TgError('E_PARAM', `${where}: store URI ${quoteShort(uri)} is not an SSH store: expected ssh://, ssh-ng://, a host name or localhost`);
   }
   const rest = scheme ? scheme[2]! : uri;
-  if (/[?/]/.test(rest)) throw new TgError('E_PARAM', `${where}: store URI ${JSON.stringify(uri)} has a path or ?parameters, which are not supported`);
+  if (/[?/]/.test(rest)) throw new TgError('E_PARAM', `${where}: store URI ${quoteShort(uri)} has a path or ?parameters, which are not supported`);
   const at = rest.lastIndexOf('@');
   const user = at >= 0 ? rest.slice(0, at) : undefined;
   const host = rest.slice(at + 1);
-  if (user !== undefined && !userPattern.test(user)) throw new TgError('E_PARAM', `${where}: user ${JSON.stringify(user)} in ${JSON.stringify(uri)} is not a valid user name`);
+  if (user !== undefined && !userPattern.test(user)) throw new TgError('E_PARAM', `${where}: user ${quoteShort(user)} in the store URI is not a valid user name`);
   if (/[[\]:]/.test(host)) {
-    throw new TgError('E_PARAM', `${where}: ${JSON.stringify(uri)}: ports and IPv6 addresses are not supported here; give the host an alias with HostName and Port in ssh_config`);
+    throw new TgError('E_PARAM', `${where}: store URI ${quoteShort(uri)}: ports and IPv6 addresses are not supported here; give the host an alias with HostName and Port in ssh_config`);
   }
   return { name: host, ...(user !== undefined ? { user } : {}), ...(scheme ? { protocol: scheme[1] as 'ssh' | 'ssh-ng' } : {}) };
 }
@@ -62,7 +62,7 @@ function parseUri(uri: string, where: string): { name: string; user?: string; pr
 // Decode Nix's host key field: base64 of an OpenSSH public key line (`type blob [comment]`).
 function parseHostKey(value: string, where: string): string {
   const fail = (): never => {
-    throw new TgError('E_PARAM', `${where}: host key ${JSON.stringify(value.slice(0, 40))}: expected the base64 of an OpenSSH public key line such as "ssh-ed25519 AAAA…"`);
+    throw new TgError('E_PARAM', `${where}: host key ${quoteShort(value)}: expected the base64 of an OpenSSH public key line such as "ssh-ed25519 AAAA…"`);
   };
   if (!base64Pattern.test(value)) return fail();
   const [type, blob] = Buffer.from(value, 'base64').toString('utf8').trim().split(/\s+/);
@@ -73,7 +73,7 @@ function parseHostKey(value: string, where: string): string {
 function parseCount(value: string | undefined, name: string, where: string, pattern: RegExp): number | undefined {
   if (value === undefined) return undefined;
   if (!pattern.test(value) || !(Number(value) > 0 || (name === 'max jobs' && Number(value) === 0))) {
-    throw new TgError('E_PARAM', `${where}: ${name} ${JSON.stringify(value)} is not a ${name === 'max jobs' ? 'whole number' : 'positive number'}`);
+    throw new TgError('E_PARAM', `${where}: ${name} ${quoteShort(value)} is not a ${name === 'max jobs' ? 'whole number' : 'positive number'}`);
   }
   return Number(value);
 }
@@ -88,7 +88,7 @@ function parseLine(text: string, file: string, line: number): MachineLine {
   const uri = parseUri(fields[0]!, where);
   const systems = list(field(fields, 1));
   if (systems === undefined && uri.name !== 'localhost') {
-    throw new TgError('E_PARAM', `${where}: ${uri.name} has no system ("-" or missing); only localhost may leave it out`);
+    throw new TgError('E_PARAM', `${where}: ${quoteShort(uri.name)} has no system ("-" or missing); only localhost may leave it out`);
   }
   const hostKey = field(fields, 7);
   const extra: MachineExtra = {

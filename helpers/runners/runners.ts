@@ -1,7 +1,7 @@
 // The `remote-runners` param: a non-empty list of `{ name, arch?, build? }`, inline or from a file.
 import { z } from 'zod';
 import { parseJsonParam } from '../runenv/getters.ts';
-import { TgError } from '../shared/error.ts';
+import { TgError, quoteShort } from '../shared/error.ts';
 import { isRunnerFileSpec, readRunnerSource, sourceLocation, type RunnerSource } from './source.ts';
 
 /** Nix systems we build the app for. */
@@ -16,7 +16,7 @@ const hostAlias = z
 const runnerSchema = z
   .strictObject({
     name: hostAlias,
-    arch: z.enum(SYSTEMS, { error: (i) => `expected one of ${SYSTEMS.join(', ')} (got ${JSON.stringify(i.input)})` }).optional(),
+    arch: z.enum(SYSTEMS, { error: (i) => `expected one of ${SYSTEMS.join(', ')} (got ${typeof i.input === 'string' ? quoteShort(i.input) : typeof i.input})` }).optional(),
     build: z.enum(['local', 'remote']).optional(),
   })
   .refine((r) => r.arch !== undefined || r.name === 'localhost', {

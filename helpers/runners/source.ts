@@ -47,7 +47,7 @@ export function readRunnerSource(spec: string): RunnerSource {
     try {
       return { kind: 'json', file, value: JSON.parse(text) };
     } catch (error) {
-      throw new TgError('E_PARAM', `${file}: invalid JSON: ${(error as Error).message.replace(/\r?\n/g, '\\n')}`, { cause: error });
+      throw new TgError('E_PARAM', `${file}: invalid JSON: ${withoutSnippet((error as Error).message)}`, { cause: error });
     }
   }
   const machines = parseMachinesFile(text, file);
@@ -58,6 +58,11 @@ export function readRunnerSource(spec: string): RunnerSource {
     lines: machines.map((m) => m.line),
     extras: machines.map((m) => m.extra),
   };
+}
+
+// JSON.parse's message without the piece of the input it quotes.
+function withoutSnippet(message: string): string {
+  return message.replace(/, ".*" is not valid JSON$/s, ' (not valid JSON)').replace(/\r?\n/g, '\\n');
 }
 
 const MACHINE_FIELDS: Record<string, string> = { name: 'host', arch: 'system' };

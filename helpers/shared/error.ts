@@ -36,3 +36,10 @@ export function isUserError(error: unknown): error is TgError {
 export function tail(text: string, lines = 5): string {
   return text.split('\n').map((l) => l.trimEnd()).filter(Boolean).slice(-lines).join(' | ');
 }
+
+// A value quoted for a message, cut short: an error about one field of a file must
+// not echo the file (it may be the wrong file, holding secrets).
+export function quoteShort(value: string, max = 20): string {
+  if (value.length <= max) return JSON.stringify(value);
+  return `${JSON.stringify(`${value.slice(0, max)}…`)} (${value.length} characters)`;
+}

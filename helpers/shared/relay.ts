@@ -9,6 +9,8 @@ const relayed: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 // Spawn `command` with inherited stdio, relay termination signals, resolve with its shell-style status.
 // Aborting `stop.signal` sends the child TERM, and KILL after `stop.graceMs`.
 export async function runForeground(command: string, args: string[], options: SpawnOptions, stop?: { signal: AbortSignal; graceMs: number }): Promise<number> {
+  // Stopped before it started: it never starts.
+  if (stop?.signal.aborted) return exitStatus(null, 'SIGTERM');
   const child = spawn(command, args, { stdio: 'inherit', ...options });
   const relay = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of relayed) process.on(s, relay);

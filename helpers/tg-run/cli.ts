@@ -1,6 +1,7 @@
 // tg-run: run a plan like `testground run single|composition --runner local:exec`.
 import { parseArgs } from 'node:util';
 import { TgError } from '../shared/error.ts';
+import { requireUtf8Arguments } from '../shared/utf8.ts';
 import { parseKeyValues } from './params.ts';
 import { MAX_COPIES_PARAM } from '../closure/copy-slots.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -62,6 +63,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (extra.length > 0) throw new TgError('E_USAGE', `unexpected arguments: ${extra.join(' ')}\n${usage}`);
+  requireUtf8Arguments();
   const params = parseKeyValues('--test-param', values['test-param'] ?? []);
   if (values['max-concurrent-copy'] !== undefined) {
     if (!/^[1-9]\d*$/.test(values['max-concurrent-copy'])) throw new TgError('E_USAGE', `--max-concurrent-copy ${JSON.stringify(values['max-concurrent-copy'])}: expected a whole number above 0`);

@@ -2,8 +2,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { printedResult } from './outcomes.ts';
 import type { PrettyPrinter } from './pretty.ts';
+
+// How long an instance's output may stay open after it exited.
+const DRAIN_BOUND_MS = 2_000;
 
 /** One running instance. */
 export interface Running {
@@ -42,8 +46,13 @@ export function startInstance(program: Program, tag: string, env: Record<string,
       printer.stderr(tag, `cannot start ${program.command}: ${error.message}`);
       resolve({ code: 127, signal: null });
     });
-    void once(child, 'close').then(async ([code, signal]) => {
-      await drained;
+    void once(child, 'exit').then(async ([code, signal]) => {
+      // A helper the instance left behind may hold its output open: wait a little, then stop reading.
+      if ((await Promise.race([drained.then(() => true), sleep(DRAIN_BOUND_MS, false, { ref: false })])) === false) {
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        printer.stderr(tag, `tg-run: the instance exited, but something it started still holds its output; stopped reading after ${DRAIN_BOUND_MS / 1000} s`);
+      }
       printer.finish(tag);
       resolve({ code: code as number | null, signal: signal as NodeJS.Signals | null });
     });

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { TgError } from '../shared/error.ts';
 import { runnerEventOf } from '../shared/progress.ts';
-import { terminateGroup } from '../shared/terminate.ts';
+import { killByEnv, terminateGroup } from '../shared/terminate.ts';
 import { packParams } from '../runenv/params.ts';
 import type { RunEnvKey } from '../runenv/runenv.ts';
 import { runKeys } from '../sync-service/client.ts';
@@ -172,8 +172,11 @@ export async function runPlan(spec: RunSpec, options: RunOptions): Promise<RunRe
   } finally {
     if (timer) clearTimeout(timer);
     options.signal?.removeEventListener('abort', onCancel);
-    // Nothing outlives the run: every group gets a final KILL, temp dirs go.
+    // Nothing outlives the run: every group gets a final KILL, then whatever still
+    // carries the run's id (a helper in a session of its own); temp dirs go.
     await Promise.all(running.map((r) => terminateGroup(r.run.child, 0)));
+    const leftovers = await killByEnv('TEST_RUN', spec.runId);
+    if (leftovers.length > 0) stderr.write(`tg-run: killed ${leftovers.length} process(es) the run left behind: ${leftovers.join(', ')}\n`);
     await Promise.all([...running.map((r) => rm(r.tempPath, { recursive: true, force: true })), rm(workDir, { recursive: true, force: true })]);
     stop.abort();
     await sync.close();

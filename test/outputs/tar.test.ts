@@ -2,7 +2,7 @@
 // following links, extracted by extractOutputs as plain files only.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -465,9 +465,36 @@ describe('extractOutputs', () => {
     );
     const error = await rejection(extractOutputs(source, dest, { maxBytes: 2500 }));
     expect(error.code).toBe('E_OUTPUTS');
-    expect(error.message).toMatch(/more than 2500 bytes at c; stopped after 2 files/);
+    expect(error.message).toMatch(/more than 2500 bytes \(the limit\) at c; stopped after 2 files/);
     expect((await readdir(dest)).sort()).toEqual(['a', 'b']);
     expect(source.destroyed).toBe(true);
+  });
+
+  it('keeps its refusal report bounded: 300 links with 1 MiB targets give 100 short reasons and a count', async () => {
+    const target = `/${'t'.repeat(1 << 20)}`;
+    const items = Array.from({ length: 300 }, (_, i) => ({ header: { name: `link-${i}`, type: 'symlink' as const, linkname: target } }));
+    const report = await extractOutputs(streamOf(await archive(items)), join(tmp, 'out'));
+    expect(report.refusedTotal).toBe(300);
+    expect(report.refused).toHaveLength(100);
+    for (const refused of report.refused) expect(refused.reason.length).toBeLessThan(300);
+    expect(JSON.stringify(report).length).toBeLessThan(64 * 1024);
+  });
+
+  it('writes runs of zeros as holes, so a sparse file stays sparse', async () => {
+    const size = 64 << 20;
+    const body = Buffer.alloc(size);
+    body.write('start', 0);
+    body.write('end', size - 3);
+    const report = await extractOutputs(streamOf(await archive([{ header: { name: 'sparse.bin', mode: 0o644 }, body }])), join(tmp, 'out'));
+    expect(report.bytes).toBe(size);
+    const st = await stat(join(tmp, 'out', 'sparse.bin'));
+    expect(st.size).toBe(size);
+    expect(st.blocks * 512).toBeLessThan(1 << 20);
+    const head = Buffer.alloc(5);
+    const fh = await open(join(tmp, 'out', 'sparse.bin'), 'r');
+    await fh.read(head, 0, 5, 0);
+    await fh.close();
+    expect(head.toString()).toBe('start');
   });
 
   it('stops at maxEntries, counting refused entries too', async () => {

@@ -104,17 +104,17 @@ describe('a Nix machines line', () => {
 
 // File contents that must be refused, with the message after `param remote-runners: <file>`.
 const badMachines: Array<[string, string, RegExp]> = [
-  ['a host without a system', 'ssh://h1 -', / line 1: h1 has no system \("-" or missing\); only localhost may leave it out$/],
+  ['a host without a system', 'ssh://h1 -', / line 1: "h1" has no system \("-" or missing\); only localhost may leave it out$/],
   ['a system we do not build for', 'ssh://h1 sparc-linux', / line 1, system: expected one of x86_64-linux, .* \(got "sparc-linux"\)$/],
-  ['a port in the URI', 'ssh://h1:2222 x86_64-linux', / line 1: "ssh:\/\/h1:2222": ports and IPv6 addresses are not supported here; give the host an alias/],
-  ['a store that is not SSH', 'https://cache.example x86_64-linux', / line 1: store URI "https:\/\/cache.example" is not an SSH store/],
+  ['a port in the URI', 'ssh://h1:2222 x86_64-linux', / line 1: store URI "ssh:\/\/h1:2222": ports and IPv6 addresses are not supported here; give the host an alias/],
+  ['a store that is not SSH', 'https://cache.example x86_64-linux', / line 1: store URI "https:\/\/cache.exampl…" \(21 characters\) is not an SSH store/],
   ['store parameters', 'ssh://h1?remote-store=/x x86_64-linux', / line 1: store URI .* has a path or \?parameters/],
   ['max jobs that is not a number', 'ssh://h1 x86_64-linux - many', / line 1: max jobs "many" is not a whole number$/],
   ['a speed factor of zero', 'ssh://h1 x86_64-linux - 1 0', / line 1: speed factor "0" is not a positive number$/],
   ['a host key that is not base64 of a key line', 'ssh://h1 x86_64-linux - - - - - bm90IGEga2V5', / line 1: host key "bm90IGEga2V5": expected the base64 of an OpenSSH public key line/],
   ['nine fields', 'ssh://h1 x86_64-linux - - - - - - extra', / line 1: 9 fields, but a machines line has at most 8/],
   ['a host with shell metacharacters', 'ssh://h;reboot x86_64-linux', / line 1, host: expected an ssh host alias/],
-  ['a bad line after comments and a good line', '# builders\n\nssh://h1 x86_64-linux\nssh://h2 -', / line 4: h2 has no system/],
+  ['a bad line after comments and a good line', '# builders\n\nssh://h1 x86_64-linux\nssh://h2 -', / line 4: "h2" has no system/],
   ['no machine at all', '# nothing here yet\n', /: expected at least one runner$/],
 ];
 
@@ -126,6 +126,17 @@ const badJson: Array<[string, string, RegExp]> = [
 ];
 
 describe('a runners file that cannot be used', () => {
+  it.each([
+    ['a shadow file', 'root:$6$Tx8qzU1c$Jx1m4f3mQ7kqYt0pQ2vS9wE8rY5uI3oP1aS4dF6gH8jK0lZ2xC4vB6nM8qW0eR:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n'],
+    ['a JSON file with a secret in it', '[{"name":"h","password":"Tx8qzU1cJx1m4f3mQ7kqYt0pQ2vS9wE8rY5uI3oP1aS4dF6gH8jK0lZ2xC4vB6nM8qW0eR"'],
+  ])('quotes no more than a short piece of %s when it is given by mistake', async (_what, text) => {
+    const path = await file(text);
+    const error = await errorOf(() => loadRunners(`@${path}`));
+    expect(error.code).toBe('E_PARAM');
+    expect(error.message).not.toMatch(/Jx1m4f3mQ7kq/);
+    expect(error.message.length).toBeLessThan(path.length + 200);
+  });
+
   it.each([...badMachines, ...badJson])('is refused for %s with one line naming the file', async (_what, text, message) => {
     const path = await file(text);
     for (const load of [() => loadRunners(`@${path}`), () => parseRunners(`@${path}`)]) {

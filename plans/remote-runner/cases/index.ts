@@ -8,6 +8,9 @@ import { serverClient } from './server-client.ts';
 import { stall } from './stall.ts';
 import { sleep } from './sleep.ts';
 import { hostileOutputs } from './hostile-outputs.ts';
+import { escape } from './escape.ts';
+import { chatty } from './chatty.ts';
+import { bigOutputs } from './big-outputs.ts';
 
 export const cases: Readonly<Record<string, Case>> = {
   'server-client': serverClient,
@@ -18,4 +21,7 @@ export const cases: Readonly<Record<string, Case>> = {
   inspect,
   sleep,
   'hostile-outputs': hostileOutputs,
+  escape,
+  chatty,
+  'big-outputs': bigOutputs,
 };
