@@ -2,7 +2,10 @@ module github.com/remote-runner/examples/go-plan
 
 go 1.21
 
-require github.com/testground/sdk-go v0.3.0
+require (
+	github.com/remote-runner/remote-runner/go/place v0.1.0
+	github.com/testground/sdk-go v0.3.0
+)
 
 require (
 	github.com/avast/retry-go v2.6.0+incompatible // indirect

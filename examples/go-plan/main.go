@@ -2,6 +2,7 @@
 package main
 
 import (
+	"github.com/remote-runner/remote-runner/go/place"
 	"github.com/testground/sdk-go/run"
 )
 
@@ -13,5 +14,7 @@ var testcases = map[string]interface{}{
 }
 
 func main() {
+	// Under Testground's local:exec, go to the host remote-runners names.
+	place.Elsewhere()
 	run.InvokeMap(testcases)
 }

@@ -58,7 +58,7 @@ func startInstance(job Job, dir string, env []string) (*instance, error) {
 	}
 	cmd := &exec.Cmd{
 		Path:        job.Command,
-		Args:        append([]string{job.Command}, job.Args...),
+		Args:        append([]string{argv0(job)}, job.Args...),
 		Env:         env,
 		Dir:         dir,
 		Stdout:      stdoutW,
@@ -161,4 +161,12 @@ func pump(r *os.File, kind FrameKind, out *FrameWriter, quiet func() bool, done 
 			return
 		}
 	}
+}
+
+// The name the program is started under: the job's argv0, else its command.
+func argv0(job Job) string {
+	if job.Argv0 != "" {
+		return job.Argv0
+	}
+	return job.Command
 }

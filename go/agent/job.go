@@ -22,6 +22,8 @@ type Job struct {
 	// Command is the absolute path of the program to run.
 	Command string
 	Args    []string
+	// Argv0 is what the program sees as its own name (argv[0]); the command when empty.
+	Argv0 string
 	// Env is the instance's environment; the agent adds PATH, TEST_OUTPUTS_PATH and TEST_TEMP_PATH.
 	Env map[string]string
 	// GraceMs is the time between TERM and KILL when the app is stopped.
@@ -29,6 +31,9 @@ type Job struct {
 }
 
 var jobFields = []string{"version", "command", "args", "env", "graceMs"}
+
+// optionalJobFields may be left out.
+var optionalJobFields = []string{"argv0"}
 
 // ParseJob validates a job line strictly: every field present, no other field, each of its type.
 func ParseJob(line []byte) (Job, error) {
@@ -58,7 +63,7 @@ func jobObject(line []byte) (map[string]json.RawMessage, error) {
 	}
 	var unknown []string
 	for name := range fields {
-		if !contains(jobFields, name) {
+		if !contains(jobFields, name) && !contains(optionalJobFields, name) {
 			unknown = append(unknown, fmt.Sprintf("%q", name))
 		}
 	}
@@ -92,6 +97,11 @@ func decodeJob(fields map[string]json.RawMessage, job *Job) error {
 	}
 	if job.Args, err = strs(fields["args"]); err != nil {
 		return err
+	}
+	if raw, ok := fields["argv0"]; ok {
+		if job.Argv0, err = str(raw, "argv0"); err != nil {
+			return err
+		}
 	}
 	if job.Env, err = env(fields["env"]); err != nil {
 		return err

@@ -15,3 +15,13 @@ func TestParsesAJobLineWithWholeNumbersWrittenAsJavaScriptMayWriteThem(t *testin
 		t.Fatalf("job %+v, want %+v", job, want)
 	}
 }
+
+func TestTakesAnOptionalArgv0AndRefusesOneThatIsNotAString(t *testing.T) {
+	job, err := ParseJob([]byte(`{"version":1,"command":"/bin/app","args":[],"env":{},"graceMs":0,"argv0":"placed:/bin/app"}`))
+	if err != nil || job.Argv0 != "placed:/bin/app" {
+		t.Fatalf("job %+v, err %v", job, err)
+	}
+	if _, err := ParseJob([]byte(`{"version":1,"command":"/bin/app","args":[],"env":{},"graceMs":0,"argv0":3}`)); err == nil {
+		t.Fatal("argv0 3 was accepted")
+	}
+}

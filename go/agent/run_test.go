@@ -416,3 +416,13 @@ func TestRemovesAWorkDirTheAppLeftUnreadableAndReportsWhatItCouldNotPack(t *test
 	}
 	missing(t, workdir)
 }
+
+func TestStartsTheAppUnderTheJobsArgv0(t *testing.T) {
+	t.Parallel()
+	s := startAgent(t, "")
+	s.send(`{"version":1,"command":"/bin/sh","args":["-c","echo \"$0\""],"argv0":"remote-runner-placed:/bin/sh","env":{},"graceMs":0}` + "\n")
+	_, output := s.event("exit")
+	if got := joined(output, FrameStdout); got != "remote-runner-placed:/bin/sh\n" {
+		t.Fatalf("argv[0] %q", got)
+	}
+}

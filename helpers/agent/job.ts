@@ -6,6 +6,8 @@ export const jobSchema = z.strictObject({
   /** Absolute path of the program to run (the app in the Nix store). */
   command: z.string().regex(/^\//, 'expected an absolute path'),
   args: z.array(z.string()),
+  /** What the program sees as its own name (argv[0]); the command when left out. */
+  argv0: z.string().optional(),
   /** The instance's environment; the agent sets PATH, TEST_OUTPUTS_PATH and TEST_TEMP_PATH. */
   env: z.record(z.string(), z.string()),
   /** Time between TERM and KILL when the app is stopped. */

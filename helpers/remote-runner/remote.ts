@@ -11,6 +11,7 @@ import { resolveSshTarget } from '../ssh/ssh-config.ts';
 import { openSsh, type RemoteForward } from '../ssh/session.ts';
 import { exitStatus } from '../shared/terminate.ts';
 import { placeJob } from './place.ts';
+import { placedName } from './self-placed.ts';
 import type { Progress } from './progress.ts';
 
 /** Inputs of runRemote. */
@@ -75,7 +76,8 @@ export async function runRemote(r: RemoteRun): Promise<number> {
       forwards.push(influx);
       env.INFLUXDB_URL = forwardedUrl(r.runenv.influxdbUrl, influx.port);
     }
-    const job: Job = { version: 1, command: programOf({ ...r.job.app, outPath: placed.app }), args: [], env, graceMs: r.graceMs };
+    const command = programOf({ ...r.job.app, outPath: placed.app });
+    const job: Job = { version: 1, command, args: [], argv0: placedName(command), env, graceMs: r.graceMs };
     return await runAgent({
       ssh,
       alias,

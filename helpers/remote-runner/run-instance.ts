@@ -5,7 +5,7 @@ import { chooseServer } from '../choose-server/choose.ts';
 import { localSystem } from '../runners/runners.ts';
 import type { RunEnv } from '../runenv/runenv.ts';
 import { SyncClient } from '../sync-service/client.ts';
-import { jobFor, loadJobDescription, programOf, type Component } from '../closure/job-description.ts';
+import { jobFor, loadJobDescription, programOf, type Component, type JobDescription } from '../closure/job-description.ts';
 import { locallyValid, realiseLocally } from '../closure/store.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES } from '../outputs/tar.ts';
 import { sizeParam } from '../runenv/getters.ts';
@@ -14,12 +14,13 @@ import { sizeParam } from '../runenv/getters.ts';
 export const MAX_OUTPUTS_PARAM = 'remote-runners-max-outputs-bytes';
 import { Progress, timed } from './progress.ts';
 import { runRemote } from './remote.ts';
+import { placedName } from './self-placed.ts';
 import { exitStatus } from '../shared/terminate.ts';
 
 /** Options of runInstance. */
 export interface InstanceOptions {
-  /** The job description: the app and the agent for each system. */
-  jobFile: string;
+  /** The job description: the app and the agent for each system (a file, or one made here). */
+  job: { file: string } | { description: JobDescription; name: string };
   /** The instance's whole environment, passed on unchanged. */
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
@@ -67,7 +68,7 @@ export async function runInstance(runenv: RunEnv, options: InstanceOptions): Pro
 }
 
 async function runPhases(runenv: RunEnv, options: InstanceOptions, setPhase: (phase: string) => void, setWhere: (where: string) => void): Promise<number> {
-  const description = await loadJobDescription(options.jobFile);
+  const { description, name: jobName } = 'file' in options.job ? { description: await loadJobDescription(options.job.file), name: options.job.file } : options.job;
   const maxOutputBytes = sizeParam(runenv, MAX_OUTPUTS_PARAM, DEFAULT_MAX_OUTPUT_BYTES);
   const client = await SyncClient.connect(runenv.syncService.url, { signal: options.signal ?? AbortSignal.timeout(30_000) });
   try {
@@ -79,7 +80,7 @@ async function runPhases(runenv: RunEnv, options: InstanceOptions, setPhase: (ph
     if (choice.name === 'localhost' && choice.arch !== localSystem()) {
       throw new TgError('E_PARAM', `localhost is ${localSystem()}, but remote-runners[${choice.index}].arch says ${choice.arch}`);
     }
-    const job = jobFor(description, choice.arch, options.jobFile);
+    const job = jobFor(description, choice.arch, jobName);
     const status = await withStop(client, async (stop, reason) => {
       let status: number;
       if (choice.name !== 'localhost') {
@@ -88,7 +89,7 @@ async function runPhases(runenv: RunEnv, options: InstanceOptions, setPhase: (ph
         setPhase('building the app here');
         await ensureLocal(job.app);
         setPhase('running the app');
-        const run = await timed(() => runForeground(programOf(job.app), [], { env: options.env }, { signal: stop, graceMs: options.graceMs ?? 10_000 }));
+        const run = await timed(() => runForeground(programOf(job.app), [], { env: options.env, argv0: placedName(programOf(job.app)) }, { signal: stop, graceMs: options.graceMs ?? 10_000 }));
         progress.report('run', { ms: run.ms, note: `exit ${run.value}` });
         status = run.value;
       }

@@ -4,6 +4,7 @@ import { cp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { goProxyEnv } from '../helpers/go-proxy.ts';
 import { labDown, labExec, labUp } from '../helpers/lab.ts';
 import { nixEnv, offlineNixpkgs } from '../helpers/nix.ts';
 import { processesWithEnv } from '../helpers/leftovers.ts';
@@ -23,7 +24,7 @@ async function planCopy(): Promise<string> {
 async function tgRun(planDir: string, args: string[], env: Record<string, string> = {}) {
   const outputs = await tempDir('go-plan-out-');
   dirs.push(outputs);
-  const result = await startTgRun(['single', '--plan', planDir, '--outputs-dir', outputs, ...args], { env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...env } });
+  const result = await startTgRun(['single', '--plan', planDir, '--outputs-dir', outputs, ...args], { env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...(await goProxyEnv()), ...env } });
   return readResult(result, outputs);
 }
 
@@ -81,7 +82,7 @@ describe('examples/go-plan on lab hosts', { timeout: 300_000 }, () => {
     ].join('\n'));
     const outputs = await tempDir('go-plan-out-');
     dirs.push(outputs);
-    const result = await startTgRun(['composition', '-f', file, '--plan', join(repoRoot, 'examples', 'go-plan'), '--outputs-dir', outputs], { env: { PATH: process.env.PATH!, HOME: process.env.HOME! } });
+    const result = await startTgRun(['composition', '-f', file, '--plan', join(repoRoot, 'examples', 'go-plan'), '--outputs-dir', outputs], { env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...(await goProxyEnv()) } });
     const r = readResult(result, outputs);
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);
     expect(r.rows.map((row) => [row.group, row.host, row.outcome])).toEqual([
@@ -121,7 +122,7 @@ describe('examples/go-plan on lab hosts', { timeout: 300_000 }, () => {
     const env = await nixEnv({ features: false, dir });
     await execa('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'init', '-t', `${repoRoot}#go-plan`], { cwd: dir, env });
     expect((await readdir(dir)).sort()).toEqual(expect.arrayContaining(['flake.nix', 'go.mod', 'main.go', 'manifest.toml']));
-    await execa('go', ['mod', 'vendor'], { cwd: dir });
+    await execa('go', ['mod', 'vendor'], { cwd: dir, env: await goProxyEnv() });
     const nixArgs = `--override-input remote-runner ${repoRoot} --override-input nixpkgs path:${await offlineNixpkgs()} --no-write-lock-file`;
     const r = await tgRun(dir, ['--testcase', 'placement', '--instances', '2', '--builder', 'nix:generic', `--nix-args=${nixArgs}`, '--test-param', lab('lab-h1', 'lab-h2')], env);
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);

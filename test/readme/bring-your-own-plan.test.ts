@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { goProxyEnv } from '../helpers/go-proxy.ts';
 import { labDown, labUp } from '../helpers/lab.ts';
 import { nixEnv, offlineNixpkgs } from '../helpers/nix.ts';
 import { removeAll, repoRoot, tempDir } from '../helpers/tg-run.ts';
@@ -28,7 +29,8 @@ async function runAsUser(script: string): Promise<string> {
   const offline = `--override-input remote-runner ${repoRoot} --override-input nixpkgs path:${await offlineNixpkgs()} --no-write-lock-file`;
   const result = await execa('bash', ['-c', `set -euo pipefail\n${local}`], {
     cwd: home,
-    env: { ...(await nixEnv({ features: true, dir: home })), PATH: process.env.PATH!, HOME: process.env.HOME!, TG_RUN_NIX_ARGS: offline },
+    // The Go module plans import is served from a proxy on disk, as the public one will serve it.
+    env: { ...(await nixEnv({ features: true, dir: home })), ...(await goProxyEnv()), PATH: process.env.PATH!, HOME: process.env.HOME!, TG_RUN_NIX_ARGS: offline },
     extendEnv: false,
     reject: false,
     all: true,
