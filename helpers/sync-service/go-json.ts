@@ -13,13 +13,45 @@ function byUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
+// Text to emit as is, told apart from values still to encode.
+class Text {
+  constructor(readonly text: string) {}
+}
+
 // Encode a JSON-decoded value the way Go's json.Marshal(interface{}) would.
+// Iterative, with its own stack: a deeply nested payload cannot overflow the call stack.
 export function goMarshal(value: unknown): string {
-  if (value === undefined || value === null) return 'null';
-  if (typeof value === 'string') return quote(value);
-  if (typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(goMarshal).join(',')}]`;
-  const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).sort(byUtf8);
-  return `{${keys.map((k) => `${quote(k)}:${goMarshal(record[k])}`).join(',')}}`;
+  const out: string[] = [];
+  const todo: unknown[] = [value];
+  while (todo.length > 0) {
+    const item = todo.pop();
+    if (item instanceof Text) {
+      out.push(item.text);
+    } else if (item === undefined || item === null) {
+      out.push('null');
+    } else if (typeof item === 'string') {
+      out.push(quote(item));
+    } else if (typeof item === 'number' || typeof item === 'boolean') {
+      out.push(JSON.stringify(item));
+    } else if (Array.isArray(item)) {
+      // The stack pops last-in first: push the closing bracket, then the elements backwards.
+      out.push('[');
+      todo.push(new Text(']'));
+      for (let i = item.length - 1; i >= 0; i--) {
+        todo.push(item[i]);
+        if (i > 0) todo.push(new Text(','));
+      }
+    } else {
+      const record = item as Record<string, unknown>;
+      const keys = Object.keys(record).sort(byUtf8);
+      out.push('{');
+      todo.push(new Text('}'));
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i]!;
+        todo.push(record[key], new Text(`${quote(key)}:`));
+        if (i > 0) todo.push(new Text(','));
+      }
+    }
+  }
+  return out.join('');
 }

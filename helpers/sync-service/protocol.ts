@@ -1,6 +1,7 @@
 // The wire format of Testground's sync service: requests are validated here,
 // once, and responses always carry the same five fields as the Go service's.
 import { z } from 'zod';
+import { maxMessageBytes, maxNestingDepth, nestsDeeperThan, subscriberIdAllowance } from './limits.ts';
 
 const requestSchema = z.object({
   id: z.string({ error: 'expected a string id' }).min(1, 'expected a non-empty id'),
@@ -43,18 +44,28 @@ function describe(issue: z.core.$ZodIssue): string {
   return `${where}${issue.message}`;
 }
 
-// Parse one text frame. Operations take the Go service's precedence:
+// The id of a request, or '' when it has none, so even a refused request can be answered.
+function idOf(raw: unknown): string {
+  return typeof raw === 'object' && raw !== null && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id : '';
+}
+
+// Parse one text message of `bytes` bytes. Messages larger or deeper than Testground's
+// Go service reads are refused here. Operations take the Go service's precedence:
 // publish, then subscribe, then barrier, then signal_entry.
-export function parseRequest(frame: string): ParsedRequest {
+export function parseRequest(frame: string, bytes = Buffer.byteLength(frame)): ParsedRequest {
   let raw: unknown;
   try {
+    // V8's JSON.parse does not recurse, so even a deeply nested frame is safe to parse.
     raw = JSON.parse(frame);
   } catch (error) {
+    if (bytes > maxMessageBytes) return { ok: false, id: '', error: tooLarge(bytes) };
     return { ok: false, id: '', error: `invalid request: frame is not JSON (${(error as Error).message})` };
   }
-  const rawId = typeof raw === 'object' && raw !== null && typeof (raw as { id?: unknown }).id === 'string'
-    ? (raw as { id: string }).id
-    : '';
+  const rawId = idOf(raw);
+  if (bytes > maxMessageBytes) return { ok: false, id: rawId, error: tooLarge(bytes) };
+  if (nestsDeeperThan(frame, maxNestingDepth)) {
+    return { ok: false, id: rawId, error: `invalid request: the message nests arrays and objects deeper than ${maxNestingDepth} levels, the most Go's encoding/json decodes` };
+  }
   const parsed = requestSchema.safeParse(raw);
   if (!parsed.success) {
     return { ok: false, id: rawId, error: `invalid request: ${parsed.error.issues.map(describe).join('; ')}` };
@@ -70,4 +81,13 @@ export function parseRequest(frame: string): ParsedRequest {
     id: req.id,
     error: 'invalid request: no operation (expected one of publish, subscribe, barrier, signal_entry, is_cancel)',
   };
+}
+
+function tooLarge(bytes: number): string {
+  return `invalid request: the message is ${bytes} bytes, over the limit of ${maxMessageBytes} bytes per message that Testground's sync service and SDKs read; nothing was done`;
+}
+
+// The size of the frame that hands message `json` to a subscriber with an SDK-sized id.
+export function subscribeFrameBytes(json: string): number {
+  return Buffer.byteLength(JSON.stringify(response('0'.repeat(subscriberIdAllowance), { subscribe: json })));
 }

@@ -1,9 +1,10 @@
 // A WebSocket server speaking Testground's sync-service protocol over SyncState.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import { TgError } from '../shared/error.ts';
-import { parseRequest, response, type Response } from './protocol.ts';
+import { serveConnection, type Log } from './connection.ts';
+import { defaults, hardFrameBytes } from './limits.ts';
 import { SyncState, type GcOptions } from './state.ts';
 
 /** Options of startSyncService. */
@@ -12,10 +13,22 @@ export interface SyncServiceOptions {
   host?: string;
   /** Port to bind; 0 picks a free one. Default 5050. */
   port?: number;
-  /** Idle collection of topics and barriers. */
+  /** Idle collection of topics. Counters (signal_entry and barrier counts) are never collected. */
   gc?: GcOptions;
+  /** Most distinct states (signal_entry and barrier names) the service keeps; a request for a new one past it gets an error. Default 100,000. */
+  maxStates?: number;
+  /** Most live subscriptions on one connection; one more is refused with an error. Default 1,000. */
+  maxSubscriptions?: number;
+  /**
+   * Most bytes queued for one connection and not yet taken by its client. Subscription
+   * messages are only queued while less than half of it is (the rest wait in their topic);
+   * a connection whose queue would pass it is closed with 1008. Default 4 MiB.
+   */
+  maxQueuedBytes?: number;
+  /** A connection with bytes queued and no write progress for this long is closed with 1008. Default 10 s, the Go service's write timeout. */
+  stallTimeoutMs?: number;
   /** Where diagnostics go. Default: warnings to stderr. */
-  log?: (level: 'info' | 'warn', message: string) => void;
+  log?: Log;
 }
 
 /** A running sync service. */
@@ -27,10 +40,7 @@ export interface SyncService {
   close(): Promise<void>;
 }
 
-// Frames above this size close the connection (Go's service allows far less).
-const maxFrameBytes = 64 * 1024 * 1024;
-
-const defaultLog = (level: 'info' | 'warn', message: string) => {
+const defaultLog: Log = (level, message) => {
   if (level === 'warn') process.stderr.write(`sync-service: ${message}\n`);
 };
 
@@ -38,12 +48,19 @@ const defaultLog = (level: 'info' | 'warn', message: string) => {
 export async function startSyncService(options: SyncServiceOptions = {}): Promise<SyncService> {
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? defaultLog;
-  const state = new SyncState(options.gc);
+  const state = new SyncState({ gc: options.gc, maxStates: options.maxStates });
+  const limits = {
+    maxSubscriptions: options.maxSubscriptions ?? defaults.maxSubscriptions,
+    maxQueuedBytes: options.maxQueuedBytes ?? defaults.maxQueuedBytes,
+    stallTimeoutMs: options.stallTimeoutMs ?? defaults.stallTimeoutMs,
+  };
   const http = createServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('this is a Testground sync service: connect with a WebSocket\n');
   });
-  const wss = new WebSocketServer({ server: http, maxPayload: maxFrameBytes });
-  wss.on('connection', (socket, req) => serveConnection(socket, state, log, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+  // Messages over maxMessageBytes are read and answered with an error; only far larger
+  // frames close the connection, so that no client can make us buffer much.
+  const wss = new WebSocketServer({ server: http, maxPayload: hardFrameBytes });
+  wss.on('connection', (socket, req) => serveConnection(socket, state, limits, log, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
   wss.on('error', (error) => log('warn', `websocket server error: ${error.message}`));
 
   await new Promise<void>((resolve, reject) => {
@@ -71,67 +88,4 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
       return closing;
     },
   };
-}
-
-function serveConnection(socket: WebSocket, state: SyncState, log: NonNullable<SyncServiceOptions['log']>, peer: string): void {
-  // Everything this connection waits on ends when it closes.
-  const connection = new AbortController();
-  const cancellable = new Map<string, AbortController>();
-
-  const send = (res: Response) => {
-    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(res));
-  };
-
-  socket.on('close', () => connection.abort(new Error('connection closed')));
-  socket.on('error', (error) => log('warn', `closing connection from ${peer}: ${error.message}`));
-
-  socket.on('message', (data, isBinary) => {
-    if (isBinary) {
-      log('warn', `closing connection from ${peer}: binary frame (the protocol is JSON text)`);
-      socket.close(1003, 'binary frames are not supported');
-      return;
-    }
-    const req = parseRequest(data.toString());
-    if (!req.ok) {
-      log('warn', `rejected request from ${peer}: ${req.error}`);
-      send(response(req.id, { error: req.error }));
-      return;
-    }
-    const { id, op } = req;
-    switch (op.kind) {
-      case 'cancel': {
-        cancellable.get(id)?.abort(new Error('cancelled'));
-        cancellable.delete(id);
-        return;
-      }
-      case 'publish':
-        send(response(id, { publish: { seq: state.publish(op.topic, op.payload) } }));
-        return;
-      case 'signal_entry':
-        send(response(id, { signal_entry: { seq: state.signalEntry(op.state) } }));
-        return;
-      case 'subscribe': {
-        state.subscribe(op.topic, (json) => send(response(id, { subscribe: json })), track(id));
-        return;
-      }
-      case 'barrier': {
-        state.barrier(op.state, op.target, track(id)).then(
-          () => {
-            cancellable.delete(id);
-            send(response(id));
-          },
-          () => cancellable.delete(id),
-        );
-        return;
-      }
-    }
-  });
-
-  // A signal that ends when the connection closes or the client cancels `id`.
-  function track(id: string): AbortSignal {
-    const controller = new AbortController();
-    cancellable.get(id)?.abort(new Error('replaced by a request with the same id'));
-    cancellable.set(id, controller);
-    return AbortSignal.any([connection.signal, controller.signal]);
-  }
 }

@@ -1,13 +1,23 @@
 // The sync service's state: counters with barriers, and ordered topics with
 // subscribers. Independent of the transport, so it can be tested on its own.
+import { TgError } from '../shared/error.ts';
 import { goMarshal } from './go-json.ts';
+import { defaults } from './limits.ts';
 
-/** Garbage-collection settings; the defaults follow Testground's sync service. */
+/** Garbage-collection settings for topics; the defaults follow Testground's sync service. */
 export interface GcOptions {
-  /** How often idle topics and barriers are looked for. Default 10 minutes. */
+  /** How often idle topics are looked for. Default 10 minutes. */
   intervalMs?: number;
-  /** A topic with no live subscriber, or a barrier with no waiter, is dropped after this much idle time. Default 10 minutes. */
+  /** A topic with no live subscriber is dropped after this much idle time. Default 10 minutes. */
   idleMs?: number;
+}
+
+/** Options of SyncState. */
+export interface StateOptions {
+  /** Idle collection of topics. Counters are never collected. */
+  gc?: GcOptions;
+  /** Most distinct states (signal_entry and barrier names) kept; a new one past it is refused. Default 100,000. */
+  maxStates?: number;
 }
 
 interface Waiter {
@@ -15,131 +25,154 @@ interface Waiter {
   resolve: () => void;
 }
 
-interface Barrier {
-  count: number;
-  waiters: Set<Waiter>;
-  lastmod: number;
-}
-
-type Deliver = (json: string) => void;
-
 interface Topic {
   messages: string[];
-  subscribers: Set<Deliver>;
+  followers: Set<() => void>;
   lastmod: number;
 }
 
+/** A subscription's place in its topic: every message, in order, each once. */
+export interface Cursor {
+  // The next message not yet taken, or undefined when there is none yet.
+  take(): string | undefined;
+}
+
+// Counters, barriers and topics of one sync service.
 export class SyncState {
-  readonly #barriers = new Map<string, Barrier>();
+  // A state's count is kept for the life of the service, so sequence numbers never
+  // restart within a run; maxStates bounds how many there are.
+  readonly #counts = new Map<string, number>();
+  readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #topics = new Map<string, Topic>();
   readonly #idleMs: number;
+  readonly #maxStates: number;
   readonly #timer: NodeJS.Timeout;
 
-  constructor(gc: GcOptions = {}) {
-    this.#idleMs = gc.idleMs ?? 10 * 60_000;
-    this.#timer = setInterval(() => this.collect(), gc.intervalMs ?? 10 * 60_000);
+  constructor(options: StateOptions = {}) {
+    this.#idleMs = options.gc?.idleMs ?? 10 * 60_000;
+    this.#maxStates = options.maxStates ?? defaults.maxStates;
+    this.#timer = setInterval(() => this.collect(), options.gc?.intervalMs ?? 10 * 60_000);
     this.#timer.unref();
   }
 
   // Count one entry into `state`; returns the 1-based count after it.
   signalEntry(state: string): number {
-    const barrier = this.#barrier(state);
-    barrier.count += 1;
-    barrier.lastmod = Date.now();
-    for (const waiter of barrier.waiters) {
-      if (barrier.count >= waiter.target) {
-        barrier.waiters.delete(waiter);
-        waiter.resolve();
-      }
+    const count = this.#count(state) + 1;
+    this.#counts.set(state, count);
+    const waiters = this.#waiters.get(state);
+    for (const waiter of waiters ?? []) {
+      if (count >= waiter.target) waiter.resolve();
     }
-    return barrier.count;
+    return count;
   }
 
   // Resolve once `state` has been entered `target` times; target 0 resolves at once.
   barrier(state: string, target: number, signal: AbortSignal): Promise<void> {
     if (target === 0) return Promise.resolve();
-    const barrier = this.#barrier(state);
-    barrier.lastmod = Date.now();
-    if (barrier.count >= target) return Promise.resolve();
+    if (this.#count(state) >= target) return Promise.resolve();
     signal.throwIfAborted();
+    let waiters = this.#waiters.get(state);
+    if (!waiters) {
+      waiters = new Set();
+      this.#waiters.set(state, waiters);
+    }
+    const set = waiters;
     return new Promise((resolve, reject) => {
+      const leave = () => {
+        set.delete(waiter);
+        if (set.size === 0 && this.#waiters.get(state) === set) this.#waiters.delete(state);
+      };
       const waiter: Waiter = {
         target,
         resolve: () => {
+          leave();
           signal.removeEventListener('abort', onAbort);
           resolve();
         },
       };
       const onAbort = () => {
-        barrier.waiters.delete(waiter);
+        leave();
         reject(signal.reason);
       };
-      barrier.waiters.add(waiter);
+      set.add(waiter);
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
-  // Append a payload to `topic`; returns its 1-based sequence number.
+  // Append a payload to `topic`, encoded as Go would; returns its 1-based sequence number.
   publish(topic: string, payload: unknown): number {
+    return this.publishJson(topic, goMarshal(payload));
+  }
+
+  // Append a message already encoded by goMarshal; returns its 1-based sequence number.
+  publishJson(topic: string, json: string): number {
     const t = this.#topic(topic);
-    const json = goMarshal(payload);
     t.messages.push(json);
     t.lastmod = Date.now();
-    for (const deliver of t.subscribers) deliver(json);
+    for (const notify of t.followers) notify();
     return t.messages.length;
   }
 
   // Deliver every earlier message of `topic` in order, then each new one, until aborted.
-  subscribe(topic: string, deliver: Deliver, signal: AbortSignal): void {
-    if (signal.aborted) return;
-    const t = this.#topic(topic);
-    t.lastmod = Date.now();
-    for (const json of t.messages) deliver(json);
-    t.subscribers.add(deliver);
-    signal.addEventListener('abort', () => t.subscribers.delete(deliver), { once: true });
+  subscribe(topic: string, deliver: (json: string) => void, signal: AbortSignal): void {
+    const drain = () => {
+      for (let json = cursor.take(); json !== undefined; json = cursor.take()) deliver(json);
+    };
+    const cursor = this.follow(topic, drain, signal);
+    drain();
   }
 
-  // Drop idle topics without live subscribers and idle barriers without waiters.
-  collect(now = Date.now()): { topics: number; barriers: number } {
+  // A cursor over every message of `topic`, earlier ones first; `notify` runs after each
+  // new message, and the reader takes messages when it has room for them. Ends when aborted.
+  follow(topic: string, notify: () => void, signal: AbortSignal): Cursor {
+    if (signal.aborted) return { take: () => undefined };
+    const t = this.#topic(topic);
+    t.lastmod = Date.now();
+    t.followers.add(notify);
+    signal.addEventListener('abort', () => t.followers.delete(notify), { once: true });
+    let next = 0;
+    return { take: () => (signal.aborted || next >= t.messages.length ? undefined : t.messages[next++]) };
+  }
+
+  // Drop idle topics without live subscribers. Counters are kept.
+  collect(now = Date.now()): { topics: number } {
     let topics = 0;
-    let barriers = 0;
     for (const [name, t] of this.#topics) {
-      if (t.subscribers.size === 0 && now - t.lastmod >= this.#idleMs) {
+      if (t.followers.size === 0 && now - t.lastmod >= this.#idleMs) {
         this.#topics.delete(name);
         topics += 1;
       }
     }
-    for (const [name, b] of this.#barriers) {
-      if (b.waiters.size === 0 && now - b.lastmod >= this.#idleMs) {
-        this.#barriers.delete(name);
-        barriers += 1;
-      }
-    }
-    return { topics, barriers };
+    return { topics };
   }
 
   // Sizes, for tests and diagnostics.
-  get size(): { topics: number; barriers: number } {
-    return { topics: this.#topics.size, barriers: this.#barriers.size };
+  get size(): { topics: number; states: number; awaited: number } {
+    return { topics: this.#topics.size, states: this.#counts.size, awaited: this.#waiters.size };
   }
 
   close(): void {
     clearInterval(this.#timer);
   }
 
-  #barrier(state: string): Barrier {
-    let b = this.#barriers.get(state);
-    if (!b) {
-      b = { count: 0, waiters: new Set(), lastmod: Date.now() };
-      this.#barriers.set(state, b);
+  // The count of `state`, creating it at 0 if the bound allows one more state.
+  #count(state: string): number {
+    const count = this.#counts.get(state);
+    if (count !== undefined) return count;
+    if (this.#counts.size >= this.#maxStates) {
+      throw new TgError(
+        'E_SYNC',
+        `too many states: the service keeps ${this.#maxStates} distinct states (maxStates) and never forgets a count, so state ${JSON.stringify(state.slice(0, 200))} cannot be added`,
+      );
     }
-    return b;
+    this.#counts.set(state, 0);
+    return 0;
   }
 
   #topic(topic: string): Topic {
     let t = this.#topics.get(topic);
     if (!t) {
-      t = { messages: [], subscribers: new Set(), lastmod: Date.now() };
+      t = { messages: [], followers: new Set(), lastmod: Date.now() };
       this.#topics.set(topic, t);
     }
     return t;

@@ -12,10 +12,13 @@ export interface Frame {
 export class RawClient {
   readonly frames: Frame[] = [];
   closed: { code: number; reason: string } | undefined;
+  /** Bytes of the largest frame received so far. */
+  largest = 0;
   #waiters: Array<() => void> = [];
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data) => {
+      this.largest = Math.max(this.largest, (data as Buffer).length);
       this.frames.push(JSON.parse(data.toString()) as Frame);
       this.#wake();
     });

@@ -1,9 +1,9 @@
 // One suite, run against our sync service and against Testground's own Go one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSyncService } from '../../helpers/sync-service/index.ts';
 import { startGoSyncPeer } from '../helpers/go-sync-peer.ts';
-import { RawClient } from '../helpers/raw-client.ts';
+import { RawClient, type Frame } from '../helpers/raw-client.ts';
 import { sdkClient } from '../helpers/sdk-client.ts';
+import { startSyncBin } from './sync-bin.ts';
 
 interface Server {
   url: string;
@@ -13,15 +13,28 @@ interface Server {
 // Where v0.1.0 of the Go service is looser than ours, the suite says so here.
 // racyCancel: pubsub.go's writer selects between a ready subscriber channel and the
 // cancelled context, so a cancelled subscription can still receive later messages.
-const servers: Array<{ name: string; start: () => Promise<Server>; racyCancel: boolean }> = [
-  { name: 'ours', start: () => startSyncService({ port: 0, log: () => {} }), racyCancel: false },
-  { name: "Testground's Go", start: startGoSyncPeer, racyCancel: true },
+// refusal: a message over 32768 bytes or nested over 10,000 levels. The Go service's
+// read fails, so it closes the connection (1009, 1007); ours answers that request with
+// an error and keeps the connection. Neither stores anything.
+// sizesSubscriberFrames: Go stores any publish that fits 32768 bytes, even when its
+// re-encoding (<, > and & become \u003c…, and the whole is quoted again) hands
+// subscribers a frame over 32768 that sdk-go cannot read; ours refuses that publish.
+const servers: Array<{ name: string; start: () => Promise<Server>; racyCancel: boolean; refusal: 'closes' | 'answers'; sizesSubscriberFrames: boolean }> = [
+  { name: 'ours', start: () => startSyncBin(), racyCancel: false, refusal: 'answers', sizesSubscriberFrames: true },
+  { name: "Testground's Go", start: startGoSyncPeer, racyCancel: true, refusal: 'closes', sizesSubscriberFrames: false },
 ];
+
+const limit = 32_768;
+const nested = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+// A publish frame with `payload` as raw JSON text, so no encoder recurses over it here.
+const publishFrame = (id: string, topic: string, payload: string) => `{"id":${JSON.stringify(id)},"publish":{"topic":${JSON.stringify(topic)},"payload":${payload}}}`;
+// The longest string payload whose frame to a subscriber, with a 20-digit id, fits 32768 bytes.
+const longestFitting = limit - JSON.stringify({ id: '0'.repeat(20), error: '', publish: null, subscribe: '""', signal_entry: null }).length;
 
 let unique = 0;
 const fresh = (what: string) => `${what}-${process.pid}-${++unique}`;
 
-describe.each(servers)('the $name sync service', ({ start, racyCancel }) => {
+describe.each(servers)('the $name sync service', ({ start, racyCancel, refusal, sizesSubscriberFrames }) => {
   let server: Server;
   const clients: Array<{ close(): void }> = [];
   const connect = async () => {
@@ -179,5 +192,79 @@ describe.each(servers)('the $name sync service', ({ start, racyCancel }) => {
     expect((await publisher.request({ id: 'p', publish: { topic, payload: 'still here' } })).publish?.seq).toBe(1);
     await bystander.until(() => bystander.framesFor('watch').length === 1);
     expect(await publisher.request({ id: 'e', signal_entry: { state: fresh('after') } })).toMatchObject({ signal_entry: { seq: 1 } });
+  });
+
+  // Either way the message is refused at once: closed (Go) or answered with an error naming the limit (ours).
+  async function expectRefused(c: RawClient, id: string, closeCode: number, message: RegExp): Promise<void> {
+    if (refusal === 'closes') {
+      await c.until(() => c.closed !== undefined);
+      expect(c.closed?.code).toBe(closeCode);
+    } else {
+      await c.until(() => c.framesFor(id).length > 0);
+      expect(c.framesFor(id)[0]).toMatchObject({ id, error: expect.stringMatching(message), publish: null });
+      expect(c.closed).toBeUndefined();
+    }
+  }
+
+  it('takes a payload nested 10,000 levels deep and refuses one nested 10,001, storing nothing of it', async () => {
+    const topic = fresh('deep');
+    const watcher = await connect();
+    watcher.send({ id: 'w', subscribe: { topic } });
+    const c = await connect();
+    // The request object and `publish` are two levels, so these payloads make 10,000 and 10,001 in all.
+    c.send(publishFrame('ok', topic, nested(9_998)));
+    await c.until(() => c.framesFor('ok').length === 1);
+    expect(c.framesFor('ok')[0]).toMatchObject({ error: '', publish: { seq: 1 } });
+    c.send(publishFrame('deep', topic, nested(9_999)));
+    await expectRefused(c, 'deep', 1007, /deeper than 10000 levels/);
+    const after = await connect();
+    expect((await after.request({ id: 'p', publish: { topic, payload: 'after' } })).publish?.seq).toBe(2);
+    await watcher.until(() => watcher.framesFor('w').length === 2);
+    expect(watcher.framesFor('w').map((f: Frame) => f.subscribe)).toEqual([nested(9_998), '"after"']);
+  });
+
+  it('refuses a 33 KiB publish and never delivers it, while one of 32 KiB less the envelope passes', async () => {
+    const topic = fresh('big');
+    const watcher = await connect();
+    watcher.send({ id: 'w', subscribe: { topic } });
+    const big = await connect();
+    const frame = publishFrame('big', topic, JSON.stringify('x'.repeat(33 * 1024)));
+    big.send(frame);
+    await expectRefused(big, 'big', 1009, new RegExp(`${Buffer.byteLength(frame)} bytes, over the limit of ${limit} bytes`));
+    const fits = await connect();
+    const fitting = publishFrame('fits', topic, JSON.stringify('y'.repeat(longestFitting)));
+    expect(Buffer.byteLength(fitting)).toBeLessThan(limit);
+    fits.send(fitting);
+    await fits.until(() => fits.framesFor('fits').length === 1);
+    expect(fits.framesFor('fits')[0]).toMatchObject({ error: '', publish: { seq: 1 } });
+    const late = await connect();
+    late.send({ id: 'late', subscribe: { topic } });
+    await late.until(() => late.framesFor('late').length === 1);
+    await watcher.until(() => watcher.framesFor('w').length === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    for (const c of [watcher, late]) {
+      expect(c.frames.map((f) => JSON.parse(f.subscribe) as string)).toEqual(['y'.repeat(longestFitting)]);
+      expect(c.largest).toBeLessThanOrEqual(limit);
+    }
+  });
+
+  it(sizesSubscriberFrames
+    ? 'refuses a publish that fits 32768 bytes but would reach subscribers larger, once re-encoded'
+    : 'stores a publish that fits 32768 bytes and hands subscribers a larger frame, once re-encoded', async () => {
+    const topic = fresh('escaped');
+    const c = await connect();
+    // 6,000 '<' are 6,000 bytes in the request and 42,000 once escaped as \u003c and quoted inside the subscribe string.
+    const res = await c.request({ id: 'p', publish: { topic, payload: '<'.repeat(6_000) } });
+    const sub = await connect();
+    sub.send({ id: 's', subscribe: { topic } });
+    await new Promise((r) => setTimeout(r, 300));
+    if (sizesSubscriberFrames) {
+      expect(res).toMatchObject({ publish: null, error: expect.stringMatching(/42\d{3}-byte message, over the limit of 32768 bytes/) });
+      expect(sub.frames).toEqual([]);
+    } else {
+      expect(res).toMatchObject({ error: '', publish: { seq: 1 } });
+      await sub.until(() => sub.frames.length === 1);
+      expect(sub.largest).toBeGreaterThan(40_000);
+    }
   });
 });

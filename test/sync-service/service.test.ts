@@ -63,31 +63,35 @@ describe('our sync service', () => {
     c.close();
   });
 
-  it('drops the waiters and subscriptions of a connection when it closes', async () => {
+  it('drops the waiters and subscriptions of a connection when it closes, and keeps its counts', async () => {
     const svc = await start();
     const c = await RawClient.connect(svc.url);
     c.send({ id: 'b', barrier: { state: 'never', target: 5 } });
     c.send({ id: 's', subscribe: { topic: 'quiet' } });
     await new Promise((r) => setTimeout(r, 100));
+    expect(svc.state.size).toEqual({ topics: 1, states: 1, awaited: 1 });
     c.close();
     await new Promise((r) => setTimeout(r, 100));
-    expect(svc.state.collect(Date.now() + 11 * 60_000)).toEqual({ topics: 1, barriers: 1 });
+    expect(svc.state.size).toEqual({ topics: 1, states: 1, awaited: 0 });
+    expect(svc.state.collect(Date.now() + 11 * 60_000)).toEqual({ topics: 1 });
+    expect(svc.state.size).toEqual({ topics: 0, states: 1, awaited: 0 });
   });
 
-  it('collects idle topics and barriers but keeps those still in use', () => {
-    const state = new SyncState({ idleMs: 1_000 });
+  it('collects idle topics but keeps those still followed, and never forgets a count', () => {
+    const state = new SyncState({ gc: { idleMs: 1_000 } });
     const live = new AbortController();
     state.publish('idle-topic', 1);
-    state.signalEntry('idle-barrier');
+    state.signalEntry('counted');
     state.subscribe('watched-topic', () => {}, live.signal);
     void state.barrier('awaited', 2, live.signal).catch(() => {});
     const now = Date.now();
-    expect(state.collect(now + 500)).toEqual({ topics: 0, barriers: 0 });
-    expect(state.collect(now + 1_500)).toEqual({ topics: 1, barriers: 1 });
-    expect(state.size).toEqual({ topics: 1, barriers: 1 });
+    expect(state.collect(now + 500)).toEqual({ topics: 0 });
+    expect(state.collect(now + 1_500)).toEqual({ topics: 1 });
+    expect(state.size).toEqual({ topics: 1, states: 2, awaited: 1 });
     live.abort();
-    expect(state.collect(now + 1_500)).toEqual({ topics: 1, barriers: 1 });
-    expect(state.size).toEqual({ topics: 0, barriers: 0 });
+    expect(state.collect(now + 1_500)).toEqual({ topics: 1 });
+    expect(state.size).toEqual({ topics: 0, states: 2, awaited: 0 });
+    expect(state.signalEntry('counted')).toBe(2);
     state.close();
   });
 
