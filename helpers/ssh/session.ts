@@ -1,13 +1,15 @@
-// One SSH connection to a resolved target: pinned host keys only, agent then identity files,
-// keepalives, commands, and reverse forwards to local TCP services.
-import { readFile } from 'node:fs/promises';
+// One SSH connection to a resolved target, direct or through its proxy: pinned host keys
+// only, keys offered as OpenSSH offers them, keepalives, commands, and reverse forwards to
+// local TCP services.
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthHandlerMiddleware, ClientChannel, ServerHostKeyAlgorithm, TcpConnectionDetails } from 'ssh2';
 import { TgError } from '../shared/error.ts';
 import { fingerprint, keyTypeOf } from '../shared/ssh-key.ts';
+import { planAuth } from './auth.ts';
 import { knownHostsName, knownKeyTypes, loadKnownHosts, verifyHostKey, type HostKeyLookup } from './known-hosts.ts';
 import type { SshTarget } from './ssh-config.ts';
+import { openTransport, routeOf, type Transport } from './transport.ts';
 
 /** What a finished remote command left: its exit code or signal, and its (bounded) output. */
 export interface RunResult {
@@ -36,53 +38,20 @@ export interface SshSession {
 
 const DEFAULT_READY_TIMEOUT_MS = 15_000;
 const DEFAULT_KEEPALIVE_MS = 3_000;
-const KEEPALIVE_COUNT_MAX = 3;
+const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
 const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
 const CLOSE_GRACE_MS = 2_000;
 // ssh2's own default host key algorithms, in its order; pinned key types go first.
 const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 const ALGORITHMS_FOR_KEY_TYPE: Record<string, ServerHostKeyAlgorithm[]> = { 'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] };
 
-type SshError = Error & { level?: string; code?: string };
+type SshError = Error & { level?: string; code?: string | number };
 
 // Host key algorithms with the types pinned for this host first, as OpenSSH orders them.
 function hostKeyAlgorithms(pinnedTypes: string[]): ServerHostKeyAlgorithm[] {
   const supported = (name: string): name is ServerHostKeyAlgorithm => (HOST_KEY_ALGORITHMS as string[]).includes(name);
   const preferred = pinnedTypes.flatMap((type) => ALGORITHMS_FOR_KEY_TYPE[type] ?? [type]).filter(supported);
   return [...new Set([...preferred, ...HOST_KEY_ALGORITHMS])];
-}
-
-interface AuthPlan {
-  methods: { label: string; method: AnyAuthMethod }[];
-  skipped: string[];
-}
-
-// The agent (when SSH_AUTH_SOCK is set), then every identity file ssh2 can use without a passphrase.
-async function planAuth(target: SshTarget, signal: AbortSignal | undefined): Promise<AuthPlan> {
-  const plan: AuthPlan = { methods: [], skipped: [] };
-  const agent = process.env.SSH_AUTH_SOCK;
-  if (agent) plan.methods.push({ label: 'agent', method: { type: 'agent', username: target.user, agent } });
-  for (const file of target.identityFiles) {
-    let data: Buffer;
-    try {
-      data = await readFile(file, signal ? { signal } : {});
-    } catch (error) {
-      signal?.throwIfAborted();
-      plan.skipped.push(`${file} (cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-      continue;
-    }
-    const parsed = ssh2.utils.parseKey(data);
-    const key = Array.isArray(parsed) ? parsed[0] : parsed;
-    if (key instanceof Error || key === undefined) {
-      const why = key && /passphrase/i.test(key.message) ? 'needs a passphrase' : 'cannot be parsed';
-      plan.skipped.push(`${file} (${why})`);
-    } else if (!key.isPrivateKey()) {
-      plan.skipped.push(`${file} (not a private key)`);
-    } else {
-      plan.methods.push({ label: file, method: { type: 'publickey', username: target.user, key: data } });
-    }
-  }
-  return plan;
 }
 
 // The cause of a failed connect (given its time limit) or of a lost connection, in words.
@@ -111,13 +80,14 @@ function describe(error: SshError, readyTimeoutMs?: number): string {
 export async function openSsh(target: SshTarget, options: { signal?: AbortSignal; readyTimeoutMs?: number } = {}): Promise<SshSession> {
   const { signal } = options;
   signal?.throwIfAborted();
-  const where = `ssh ${target.alias} (${target.hostname}:${target.port})`;
+  const route = routeOf(target);
+  const where = `ssh ${target.alias} (${target.hostname}:${target.port}${route ? ` ${route}` : ''})`;
   const knownHostsFiles = [...target.userKnownHostsFiles, ...target.globalKnownHostsFiles];
   const entries = await loadKnownHosts(knownHostsFiles, signal ? { signal } : {});
   const plan = await planAuth(target, signal);
   signal?.throwIfAborted();
   const readyTimeoutMs = options.readyTimeoutMs ?? target.connectTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  const keepaliveMs = target.serverAliveIntervalMs ?? DEFAULT_KEEPALIVE_MS;
+  const keepalive = { ms: target.serverAliveIntervalMs ?? DEFAULT_KEEPALIVE_MS, countMax: target.serverAliveCountMax ?? DEFAULT_KEEPALIVE_COUNT_MAX };
   const lookup: HostKeyLookup = { host: target.hostname, port: target.port, hostKeyAlias: target.hostKeyAlias };
   const name = knownHostsName(lookup);
   const noTofu = `keys are never accepted on first use or when changed, whatever StrictHostKeyChecking says (it is '${target.strictHostKeyChecking}')`;
@@ -138,28 +108,36 @@ export async function openSsh(target: SshTarget, options: { signal?: AbortSignal
     return false;
   };
 
-  const queue = [...plan.methods];
+  const queue = [...plan.attempts];
   const tried: string[] = [];
-  const notes: string[] = [];
+  const notes: string[] = plan.agentProblem ? [plan.agentProblem] : [];
   const authHandler: AuthHandlerMiddleware = (_methodsLeft, _partialSuccess, next) => {
-    const nextMethod = queue.shift();
+    const nextAttempt = queue.shift();
     // `false` ends authentication: ssh2 accepts it, its types do not say so.
-    if (!nextMethod) return next(false as unknown as AnyAuthMethod);
-    tried.push(nextMethod.label);
-    next(nextMethod.method);
+    if (!nextAttempt) return next(false as unknown as AnyAuthMethod);
+    tried.push(nextAttempt.label);
+    next(nextAttempt.method);
   };
-  const noKeyAccepted = (): TgError => {
+  const keysReport = (): string => {
     const skipped = plan.skipped.length ? `; skipped: ${plan.skipped.join(', ')}` : '';
     const extra = notes.length ? `; ${notes.join('; ')}` : '';
-    return new TgError('E_SSH', `${where}: no key was accepted (tried: ${tried.join(', ') || 'nothing'}${skipped}${extra})`);
+    return `tried: ${tried.join(', ') || 'nothing'}${skipped}${extra}`;
+  };
+  const noKeyAccepted = (): TgError => new TgError('E_SSH', `${where}: no key was accepted (${keysReport()})`);
+  // The host hanging up mid-login: sshd does so after MaxAuthTries refused keys (6 by default).
+  const disconnectedAtLogin = (error: SshError): TgError => {
+    const hint =
+      /too many authentication failures/i.test(error.message) && !target.identitiesOnly
+        ? '; the host allows only so many keys (sshd\'s MaxAuthTries): set IdentitiesOnly yes for it, so that only its IdentityFile keys are offered'
+        : '';
+    return new TgError('E_SSH', `${where}: the host ended the login: ${error.message} (${keysReport()}${hint})`, { cause: error });
   };
 
   const client = new ssh2.Client();
-  // Our own socket, connecting before ssh2 gets it: ssh2's destroy() does nothing once the
+  // Our own stream, open before ssh2 gets it: ssh2's destroy() does nothing once the
   // socket is half-closed, and an abort or a stuck close must always be able to drop it.
-  // No Nagle: every exec, forward and window update is a small request that waits
-  // for its answer, and would otherwise sit out the peer's delayed ACK.
-  const sock = net.connect({ host: target.hostname, port: target.port, noDelay: true });
+  const transport = openTransport(target);
+  const sock = transport.stream;
   return await new Promise<SshSession>((resolve, reject) => {
     let settled = false;
     let lastError: SshError | undefined;
@@ -173,10 +151,11 @@ export async function openSsh(target: SshTarget, options: { signal?: AbortSignal
       if (session) return resolve(session);
       client.on('error', () => {});
       sock.destroy();
-      reject(error);
+      // A proxy is gone before the caller hears of the failure.
+      void transport.gone().then(() => reject(error));
     };
     const onAbort = (): void => finish(signal!.reason);
-    const onReady = (): void => finish(undefined, makeSession(client, sock, target, where, keepaliveMs));
+    const onReady = (): void => finish(undefined, makeSession(client, transport, target, where, keepalive));
     const onError = (error: SshError): void => {
       // ssh2 reports an unusable agent or a failed signature, then goes on with the next method.
       if (error.level === 'agent') return void notes.push(`the agent failed: ${error.message}`);
@@ -186,6 +165,8 @@ export async function openSsh(target: SshTarget, options: { signal?: AbortSignal
       lastError = error;
       if (hostKeyRefusal) return finish(hostKeyRefusal);
       if (error.level === 'client-authentication') return finish(noKeyAccepted());
+      // A numeric code is the reason of an SSH_MSG_DISCONNECT from the host.
+      if (typeof error.code === 'number' && tried.length > 0) return finish(disconnectedAtLogin(error));
       finish(new TgError('E_SSH', `${where}: ${describe(error, readyTimeoutMs)}`, { cause: error }));
     };
     const onClose = (): void => {
@@ -203,8 +184,8 @@ export async function openSsh(target: SshTarget, options: { signal?: AbortSignal
         authHandler,
         // An exact list: ssh2's `prepend` skips names already in its defaults instead of moving them.
         algorithms: { serverHostKey: hostKeyAlgorithms(knownKeyTypes(entries, lookup)) },
-        keepaliveInterval: keepaliveMs,
-        keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+        keepaliveInterval: keepalive.ms,
+        keepaliveCountMax: keepalive.countMax,
         readyTimeout: readyTimeoutMs,
       });
     } catch (error) {
@@ -258,7 +239,13 @@ function collector(max: number): { push(chunk: Buffer): void; text(): string } {
 }
 
 // The session over a logged-in client: tracks pending operations, forwards and the end of the connection.
-function makeSession(client: InstanceType<typeof ssh2.Client>, sock: net.Socket, target: SshTarget, where: string, keepaliveMs: number): SshSession {
+function makeSession(
+  client: InstanceType<typeof ssh2.Client>,
+  transport: Transport,
+  target: SshTarget,
+  where: string,
+  keepalive: { ms: number; countMax: number },
+): SshSession {
   const pending = new Set<(error: Error) => void>();
   const forwards = new Map<number, ForwardState>();
   let closing = false;
@@ -271,7 +258,7 @@ function makeSession(client: InstanceType<typeof ssh2.Client>, sock: net.Socket,
   const lostError = (): TgError => {
     const cause =
       lastError?.level === 'client-timeout'
-        ? `no answer to ${KEEPALIVE_COUNT_MAX} keepalives sent every ${keepaliveMs / 1000} s`
+        ? `no answer to ${keepalive.countMax} keepalives sent every ${keepalive.ms / 1000} s`
         : lastError
           ? describe(lastError)
           : 'closed by the remote host';
@@ -298,7 +285,9 @@ function makeSession(client: InstanceType<typeof ssh2.Client>, sock: net.Socket,
     for (const state of forwards.values()) dropLinks(state);
     forwards.clear();
     for (const fail of [...pending]) fail(ended);
-    settleClosed(closing ? undefined : ended);
+    // Settled once a proxy is gone too, so that close() leaves no process behind.
+    const outcome = closing ? undefined : ended;
+    void transport.gone().then(() => settleClosed(outcome));
   });
   client.on('tcp connection', (details: TcpConnectionDetails, accept, rejectConnection) => {
     const state = forwards.get(details.destPort);
@@ -444,14 +433,16 @@ function makeSession(client: InstanceType<typeof ssh2.Client>, sock: net.Socket,
 
   const close = (): Promise<void> =>
     (closePromise ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
       if (!ended) {
         closing = true;
         for (const state of forwards.values()) dropLinks(state);
         client.end();
-        const timer = setTimeout(() => sock.destroy(), CLOSE_GRACE_MS);
-        await closed;
-        clearTimeout(timer);
+        timer = setTimeout(() => transport.stream.destroy(), CLOSE_GRACE_MS);
       }
+      // Also after a loss: `closed` waits for a proxy to be gone.
+      await closed;
+      clearTimeout(timer);
     })());
 
   return { target, exec, run, forwardIn, closed, close };
