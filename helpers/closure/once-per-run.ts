@@ -30,7 +30,8 @@ export async function oncePerRun<T>(
       return { leader: true, value };
     } catch (error) {
       stop();
-      await client.publish(topic, { ok: false, error: (error as Error).message } satisfies Message<T>).catch(() => {});
+      // Short enough for any sync service (Testground's reads at most 32 KiB a message).
+      await client.publish(topic, { ok: false, error: (error as Error).message.slice(0, 4_000) } satisfies Message<T>).catch(() => {});
       throw error;
     }
   }
