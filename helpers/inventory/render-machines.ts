@@ -11,9 +11,11 @@ function machineField(value: string | number | undefined, alias: string, what: s
   return text;
 }
 
-// Nix reaches a host by its address and checks the pinned key under that address: only on port 22 and without HostKeyAlias.
+// Nix reaches a host by its address and checks the pinned key under that address: only on
+// port 22, without HostKeyAlias, and without a proxy (a bastion needs the ssh_config alias).
 export function reachableByAddress(target: SshTarget): boolean {
-  return target.port === 22 && target.hostKeyAlias === undefined && !target.hostname.includes(':');
+  const proxied = target.proxyCommand !== undefined || (target.proxyJump?.length ?? 0) > 0;
+  return target.port === 22 && target.hostKeyAlias === undefined && !target.hostname.includes(':') && !proxied;
 }
 
 // The machines line of one host: `ssh://user@host systems identity maxJobs speedFactor features mandatory hostKey`.
@@ -42,7 +44,7 @@ export function renderMachines(hosts: readonly ResolvedHost[]): string {
     const { target } = host;
     const note = reachableByAddress(target)
       ? host.hostKeys.length === 0 ? ' (no pinned host key found: Nix falls back to its known_hosts)' : ''
-      : ` (reached through its ssh_config alias: ${target.port !== 22 ? `port ${target.port}` : 'HostKeyAlias or an IPv6 address'} cannot be written in a machines line)`;
+      : ` (reached through its ssh_config alias: ${target.port !== 22 ? `port ${target.port}` : 'a proxy, HostKeyAlias or an IPv6 address'} cannot be written in a machines line)`;
     lines.push(`# ${target.alias}${note}`, machineLine(host));
   }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';

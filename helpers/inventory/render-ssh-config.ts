@@ -16,6 +16,9 @@ function block(host: ResolvedHost, knownHostsFile: string | undefined): string[]
   const lines = [`Host ${alias}`, `    HostName ${arg(target.hostname, alias)}`, `    Port ${target.port}`, `    User ${arg(target.user, alias)}`];
   for (const file of target.identityFiles) lines.push(`    IdentityFile ${arg(file, alias)}`);
   lines.push('    IdentitiesOnly yes');
+  if (target.identityAgent !== undefined) lines.push(`    IdentityAgent ${arg(target.identityAgent, alias)}`);
+  if (target.proxyJump !== undefined && target.proxyJump.length > 0) lines.push(`    ProxyJump ${target.proxyJump.map((hop) => arg(hop.spec, alias)).join(',')}`);
+  if (target.proxyCommand !== undefined) lines.push(`    ProxyCommand ${target.proxyCommand.replace(/[\r\n]/g, ' ')}`);
   if (knownHostsFile !== undefined) {
     lines.push(`    UserKnownHostsFile ${arg(knownHostsFile, alias)}`, '    GlobalKnownHostsFile /dev/null');
   } else {

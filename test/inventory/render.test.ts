@@ -8,6 +8,7 @@ import type { SshTarget } from '../../helpers/ssh/ssh-config.ts';
 import {
   judgeProbe,
   loadRunners,
+  machineLine,
   nixSystem,
   renderCheckTable,
   renderKnownHosts,
@@ -126,6 +127,18 @@ describe('renderSshConfig', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('keeps a host behind a bastion behind it: ProxyJump and ProxyCommand in ssh_config, the alias in the machines line', () => {
+    const jumped = host({ name: 'inner', arch: 'x86_64-linux' }, target('inner', { hostname: '10.9.0.5', proxyJump: [{ spec: 'ops@bastion:2200', user: 'ops', host: 'bastion', port: 2200 }] }), [KEY_A]);
+    const commanded = host({ name: 'cmd', arch: 'x86_64-linux' }, target('cmd', { hostname: '10.9.0.6', proxyCommand: 'nc -X connect %h %p' }), [KEY_A]);
+    const config = renderSshConfig([jumped, commanded]);
+    expect(config).toContain('Host inner\n    HostName 10.9.0.5');
+    expect(config).toContain('    ProxyJump ops@bastion:2200\n');
+    expect(config).toContain('    ProxyCommand nc -X connect %h %p\n');
+    expect(machineLine(jumped)).toMatch(/^ssh:\/\/root@inner /);
+    expect(machineLine(commanded)).toMatch(/^ssh:\/\/root@cmd /);
+    expect(renderMachines([jumped])).toContain('# inner (reached through its ssh_config alias: a proxy, HostKeyAlias or an IPv6 address cannot be written in a machines line)');
   });
 
   it('points every block at its own known_hosts file, which files each key under the name ssh looks up', () => {
