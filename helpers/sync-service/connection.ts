@@ -5,6 +5,8 @@ import { TgError } from '../shared/error.ts';
 import { goMarshal } from './go-json.ts';
 import { maxMessageBytes } from './limits.ts';
 import { Outbox, type OutboxLimits } from './outbox.ts';
+import type { Log } from './limits.ts';
+
 import { parseRequest, response, subscribeFrameBytes, type Operation, type Response } from './protocol.ts';
 import type { Cursor, SyncState } from './state.ts';
 
@@ -13,8 +15,6 @@ export interface ConnectionLimits extends OutboxLimits {
   maxSubscriptions: number;
 }
 
-// Where the service's diagnostics go.
-export type Log = (level: 'info' | 'warn', message: string) => void;
 
 // Serve one WebSocket until it closes.
 export function serveConnection(socket: WebSocket, state: SyncState, limits: ConnectionLimits, log: Log, peer: string): void {

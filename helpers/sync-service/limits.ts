@@ -54,3 +54,7 @@ export function nestsDeeperThan(text: string, max: number): boolean {
   }
   return false;
 }
+
+// Where the service says what it refused or dropped (a declaration of its own, so
+// the public types never name the WebSocket library's).
+export type Log = (level: 'info' | 'warn', message: string) => void;

@@ -3,7 +3,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { TgError } from '../shared/error.ts';
-import { serveConnection, type Log } from './connection.ts';
+import { serveConnection } from './connection.ts';
+import type { Log } from './limits.ts';
 import { defaults, hardFrameBytes } from './limits.ts';
 import { SyncState, type GcOptions } from './state.ts';
 
