@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 )
 
 // maxLine bounds one line on stdin; the job line carries the whole environment.
@@ -35,6 +36,49 @@ func parseControl(line []byte) (op Control, ok bool) {
 		return Control(*msg.Op), true
 	}
 	return "", false
+}
+
+// The control messages only serve mode knows.
+const (
+	// ControlStart starts an instance under a new id.
+	ControlStart Control = "start"
+	// ControlShutdown stops every instance, removes every work dir and ends the agent.
+	ControlShutdown Control = "shutdown"
+)
+
+// message is one control line of serve mode.
+type message struct {
+	op  Control
+	id  uint32
+	job json.RawMessage // start only; nil when the line has none
+}
+
+// parseMessage reads a serve mode control line; ok is false for anything that is
+// not one, an id out of 1..2^32-1 included (it is then ignored).
+func parseMessage(line []byte) (msg message, ok bool) {
+	var fields struct {
+		Op  *string         `json:"op"`
+		ID  json.RawMessage `json:"id"`
+		Job json.RawMessage `json:"job"`
+	}
+	if json.Unmarshal(line, &fields) != nil || fields.Op == nil {
+		return message{}, false
+	}
+	switch op := Control(*fields.Op); op {
+	case ControlShutdown:
+		return message{op: op}, true
+	case ControlStart, ControlTerm, ControlDone:
+		id, err := integer(fields.ID, "id")
+		if err != nil || id < 1 || id > math.MaxUint32 {
+			return message{}, false
+		}
+		msg = message{op: op, id: uint32(id)}
+		if op == ControlStart {
+			msg.job = fields.Job
+		}
+		return msg, true
+	}
+	return message{}, false
 }
 
 // lineReader reads the lines of stdin, each at most maxLine bytes.

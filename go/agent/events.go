@@ -5,6 +5,13 @@ import (
 	"encoding/json"
 )
 
+// readyEvent is serve mode's first frame (id 0): the agent's version and pid.
+type readyEvent struct {
+	Type    string `json:"type"`
+	Version string `json:"version"`
+	Pid     int    `json:"pid"`
+}
+
 // startedEvent says the app runs: its work dir and pid.
 type startedEvent struct {
 	Type    string `json:"type"`

@@ -108,3 +108,28 @@ func TestSendsTarFramesOfAQuarterMebibyteAndStopsOnceLost(t *testing.T) {
 		t.Fatalf("write once lost: %v", err)
 	}
 }
+
+func TestWritesServeFramesWithTheInstanceIdBetweenKindAndLengthAndKeepsItWhenSplitting(t *testing.T) {
+	var buf bytes.Buffer
+	out := NewMuxWriter(&buf, nil)
+	if err := (stream{out: out, id: 0x01020304}).Send(FrameStderr, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Send(FrameTarEnd, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{2, 1, 2, 3, 4, 0, 0, 0, 2, 'h', 'i', 5, 0, 0, 0, 0, 0, 0, 0, 0}
+	if got := buf.Bytes(); !bytes.Equal(got, want) {
+		t.Fatalf("frames % x, want % x", got, want)
+	}
+	buf.Reset()
+	if err := (stream{out: out, id: 7}).Send(FrameStdout, make([]byte, MaxFrame+1)); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	second := data[muxHeader+MaxFrame:]
+	if binary.BigEndian.Uint32(data[1:5]) != 7 || binary.BigEndian.Uint32(data[5:9]) != MaxFrame ||
+		!bytes.Equal(second, []byte{1, 0, 0, 0, 7, 0, 0, 0, 1, 0}) {
+		t.Fatalf("split frames: first header % x, second frame % x", data[:muxHeader], second)
+	}
+}

@@ -37,15 +37,21 @@ var optionalJobFields = []string{"argv0"}
 
 // ParseJob validates a job line strictly: every field present, no other field, each of its type.
 func ParseJob(line []byte) (Job, error) {
-	var job Job
-	fields, err := jobObject(line)
-	if err == nil {
-		err = decodeJob(fields, &job)
-	}
+	job, err := parseJob(line)
 	if err != nil {
 		return Job{}, &Error{Code: CodeJob, Message: "invalid job line: " + err.Error(), Err: err}
 	}
 	return job, nil
+}
+
+// parseJob is ParseJob with an error that names the field but not the line.
+func parseJob(raw []byte) (Job, error) {
+	var job Job
+	fields, err := jobObject(raw)
+	if err == nil {
+		err = decodeJob(fields, &job)
+	}
+	return job, err
 }
 
 // The job line's fields, after checking that none is missing or unknown.

@@ -92,12 +92,15 @@ func reap(pid int) {
 
 // proc is one process as /proc/<pid>/stat shows it.
 type proc struct {
-	pid, ppid int
-	state     byte
+	pid, ppid, pgid, sid int
+	state                byte
 }
 
 // descendants lists the processes below `root`, from the parent pids in /proc.
-func descendants(root int) []proc {
+func descendants(root int) []proc { return below(processTree(), root) }
+
+// processTree is every process in /proc, by parent pid.
+func processTree() map[int][]proc {
 	dir, err := os.Open("/proc")
 	if err != nil {
 		return nil
@@ -114,15 +117,20 @@ func descendants(root int) []proc {
 			children[p.ppid] = append(children[p.ppid], p)
 		}
 	}
+	return children
+}
+
+// below lists the processes of tree under root, breadth first.
+func below(tree map[int][]proc, root int) []proc {
 	var found []proc
-	for queue := children[root]; len(queue) > 0; queue = queue[1:] {
+	for queue := tree[root]; len(queue) > 0; queue = queue[1:] {
 		found = append(found, queue[0])
-		queue = append(queue, children[queue[0].pid]...)
+		queue = append(queue, tree[queue[0].pid]...)
 	}
 	return found
 }
 
-// readStat parses the state and parent pid of /proc/<pid>/stat; the command name may hold spaces and parens.
+// readStat parses the state, parent pid, group and session of /proc/<pid>/stat; the command name may hold spaces and parens.
 func readStat(pid int) (proc, bool) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -133,12 +141,14 @@ func readStat(pid int) (proc, bool) {
 		return proc{}, false
 	}
 	fields := bytes.Fields(data[end+1:])
-	if len(fields) < 2 || len(fields[0]) != 1 {
+	if len(fields) < 4 || len(fields[0]) != 1 {
 		return proc{}, false
 	}
-	ppid, err := strconv.Atoi(string(fields[1]))
-	if err != nil {
-		return proc{}, false
+	var ids [3]int
+	for i := range ids {
+		if ids[i], err = strconv.Atoi(string(fields[i+1])); err != nil {
+			return proc{}, false
+		}
 	}
-	return proc{pid: pid, ppid: ppid, state: fields[0][0]}, true
+	return proc{pid: pid, ppid: ids[0], pgid: ids[1], sid: ids[2], state: fields[0][0]}, true
 }

@@ -18,3 +18,6 @@ func killDescendants(keep int, limit time.Duration) {}
 
 // reapOrphans does nothing here: without a subreaper the agent inherits no orphans.
 func reapOrphans(keep int) (stop func()) { return func() {} }
+
+// killStrays does nothing here: without /proc the agent cannot tell whose a stray is, so only each app's session is stopped.
+func killStrays(owners func() *owners, limit time.Duration) {}

@@ -116,10 +116,11 @@ echo "zombies $zombies"`)
 func TestStopsWaitingForOutputPipesTwoSecondsAfterTheAppExited(t *testing.T) {
 	t.Parallel()
 	// The test process is no subreaper and kills nothing: the group's sleep keeps stdout open.
-	app, err := startInstance(Job{Command: "/bin/sh", Args: []string{"-c", "sleep 60 & exit 0"}}, t.TempDir(), []string{"PATH=" + os.Getenv("PATH")})
+	app, err := startInstance(Job{Command: "/bin/sh", Args: []string{"-c", "sleep 60 & exit 0"}}, t.TempDir(), []string{"PATH=" + os.Getenv("PATH")}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	app.wait()
 	defer signalGroup(app.pid(), syscall.SIGKILL)
 	app.pump(NewFrameWriter(discard{}, nil), func() bool { return false })
 	select {

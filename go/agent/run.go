@@ -94,14 +94,17 @@ func (r *run) run(lines *lineReader) (code int, err error) {
 }
 
 // lostOnSignals treats SIGTERM, SIGINT and SIGHUP as the controller being gone, until the returned func is called.
-func (r *run) lostOnSignals() (stop func()) {
+func (r *run) lostOnSignals() (stop func()) { return onHangup(r.markLost) }
+
+// onHangup calls lost on SIGTERM, SIGINT or SIGHUP, until the returned func is called.
+func onHangup(lost func()) (stop func()) {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	finished := make(chan struct{})
 	go func() {
 		select {
 		case <-signals:
-			r.markLost()
+			lost()
 		case <-finished:
 		}
 	}()
@@ -115,8 +118,9 @@ func (r *run) lostOnSignals() (stop func()) {
 // (nil if it never started), once the controller said `done` or is gone.
 func (r *run) execute(workdir string, lines *lineReader) *instance {
 	outputs, temp := filepath.Join(workdir, "outputs"), filepath.Join(workdir, "temp")
-	app, err := startInstance(r.job, temp, appEnv(r.job, outputs, temp))
+	app, err := startInstance(r.job, temp, appEnv(r.job, outputs, temp), false)
 	if err == nil {
+		app.wait()
 		r.stop.pgid = app.pid()
 	}
 	go r.control(lines)
@@ -227,19 +231,21 @@ func (r *run) keep(app *instance) int {
 func (r *run) sendExit(app *instance) {
 	switch {
 	case r.isLost():
-	case app.state == nil:
+	case app.waitErr != nil:
 		_ = r.out.event(errorEvent{Type: "error", Message: fmt.Sprintf("cannot wait for %s: %v", r.job.Command, app.waitErr)})
 		_ = r.out.event(cannotStart())
 	default:
-		_ = r.out.event(exitOf(app.state))
+		_ = r.out.event(exitOf(app.status))
 	}
 }
 
+func (r *run) sendOutputs(outputs string) { sendOutputs(r.out, outputs, r.isLost) }
+
 // sendOutputs sends the outputs dir as tar frames and one empty tarEnd frame. An
 // outputs failure is reported in an error event before the tarEnd, and the
-// controller sees an archive without its end; nothing more is sent once the controller is gone.
-func (r *run) sendOutputs(outputs string) {
-	frames := &tarFrames{out: r.out, stop: r.isLost}
+// controller sees an archive without its end; nothing more is sent once lost says the controller is gone.
+func sendOutputs(out sender, outputs string, lost func() bool) {
+	frames := &tarFrames{out: out, stop: lost}
 	err := Pack(frames, outputs)
 	if err == nil {
 		err = frames.Flush()
@@ -248,13 +254,13 @@ func (r *run) sendOutputs(outputs string) {
 	if errors.As(err, &packErr) {
 		_ = frames.Flush()
 	}
-	if r.isLost() {
+	if lost() {
 		return
 	}
 	if err != nil {
-		_ = r.out.event(errorEvent{Type: "error", Message: err.Error()})
+		_ = out.Send(FrameEvent, encodeEvent(errorEvent{Type: "error", Message: err.Error()}))
 	}
-	_ = r.out.Send(FrameTarEnd, nil)
+	_ = out.Send(FrameTarEnd, nil)
 }
 
 // makeWorkdir makes $TMPDIR/remote-runner-XXXXXX with outputs/ and temp/ in it.

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"os"
 	"strconv"
 	"syscall"
 )
@@ -30,13 +29,12 @@ func signalName(sig syscall.Signal) string {
 }
 
 // exitOf is the exit event of an ended process: status is its code, or 128 + the signal's number.
-func exitOf(state *os.ProcessState) exitEvent {
-	ws, ok := state.Sys().(syscall.WaitStatus)
-	if ok && ws.Signaled() {
+func exitOf(ws syscall.WaitStatus) exitEvent {
+	if ws.Signaled() {
 		name := signalName(ws.Signal())
 		return exitEvent{Type: "exit", Status: 128 + int(ws.Signal()), Signal: &name}
 	}
-	code := state.ExitCode()
+	code := ws.ExitStatus()
 	return exitEvent{Type: "exit", Status: code, Code: &code}
 }
 

@@ -1,4 +1,4 @@
 package agent
 
 // Version is what `remote-agent version` prints.
-const Version = "0.1.0"
+const Version = "0.2.0"

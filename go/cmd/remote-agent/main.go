@@ -1,5 +1,6 @@
-// Command remote-agent runs one test-plan instance on the host the runner reached
-// over SSH and streams it back on stdout; see package agent.
+// Command remote-agent runs test-plan instances on the host the runner reached
+// over SSH and streams them back on stdout: one per process (run), or every
+// instance of a run on this host (serve); see package agent.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 )
 
 const usage = `usage: remote-agent run          run the job read as one JSON line on stdin
+       remote-agent serve        run every instance that control lines on stdin start, each under its id
        remote-agent pack <dir>   write <dir> to stdout as a tar stream
        remote-agent version      print the version
 `
@@ -30,6 +32,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return fail(stderr, err)
 		}
 		return code
+	case len(args) == 1 && args[0] == "serve":
+		return agent.Serve(stdin, stdout)
 	case len(args) == 2 && args[0] == "pack":
 		out := bufio.NewWriterSize(stdout, 256<<10)
 		err := agent.Pack(out, args[1])

@@ -17,10 +17,10 @@ func call(args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-func TestPrintsUsageAndExits2ForAnythingButRunPackOrVersion(t *testing.T) {
-	for _, args := range [][]string{{}, {"start"}, {"run", "extra"}, {"pack"}, {"version", "x"}} {
+func TestPrintsUsageAndExits2ForAnythingButRunServePackOrVersion(t *testing.T) {
+	for _, args := range [][]string{{}, {"start"}, {"run", "extra"}, {"serve", "extra"}, {"pack"}, {"version", "x"}} {
 		code, stdout, stderr := call(args...)
-		if code != 2 || stdout != "" || !strings.HasPrefix(stderr, "usage: remote-agent run") {
+		if code != 2 || stdout != "" || !strings.HasPrefix(stderr, "usage: remote-agent run") || !strings.Contains(stderr, "remote-agent serve") {
 			t.Fatalf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
 		}
 	}
