@@ -16,17 +16,21 @@ import { oncePerRun } from '../closure/once-per-run.ts';
 import { locallyValid, realiseLocally } from '../closure/store.ts';
 import { byteMeter, type Progress } from './progress.ts';
 
-/** Inputs of placeJob. */
-export interface Placement {
+/** What placing a job on one host needs. */
+export interface HostPlacement {
   ssh: SshSession;
   alias: string;
   job: SystemJob;
   /** The host's entry says `"build": "remote"`: build the app there. */
   buildOnHost: boolean;
+  phase(phase: string): void;
+}
+
+/** Inputs of placeJob: one instance's placement, coordinated with the run's others. */
+export interface Placement extends HostPlacement {
   runenv: RunEnv;
   client: SyncClient;
   progress: Progress;
-  phase(phase: string): void;
   /** Aborted when the instance is stopped: it stops waiting for another instance or a copy slot. */
   signal?: AbortSignal;
 }
@@ -37,8 +41,8 @@ export interface Placed {
   agent: string;
 }
 
-/** What the one instance that placed the job did, as every instance of the run learns it. */
-interface PlaceReport {
+/** What placing a job on a host did (and what every instance of the run learns of it). */
+export interface PlaceReport {
   placed: Placed;
   copied?: CopyReport;
   built: string[];
@@ -69,8 +73,8 @@ async function planFor(c: Component, what: string, system: string, buildOnHost: 
   }
 }
 
-// Do the placement: builds on the host first, then one copy of everything else.
-async function place(p: Placement): Promise<PlaceReport> {
+// Place the job on the host: builds on the host first, then one copy of everything else.
+export async function placeOnHost(p: HostPlacement): Promise<PlaceReport> {
   const { app, agent } = p.job;
   const plans = [await planFor(app, 'app', p.job.system, p.buildOnHost), await planFor(agent, 'agent', p.job.system, false)];
   const placed: Placed = { app: app.outPath, agent: agent.outPath };
@@ -99,7 +103,7 @@ export async function placeJob(p: Placement): Promise<Placed> {
   const key = `place:${p.alias}:${basename(p.job.app.outPath)}:${basename(p.job.agent.outPath)}${p.buildOnHost ? ':build' : ''}`;
   p.phase('copying the closure');
   const waiting = p.signal ? { signal: p.signal } : {};
-  const done = await oncePerRun(p.client, scope, key, () => withCopySlot(p.client, scope, maxCopies(p.runenv), () => place(p), waiting), waiting);
+  const done = await oncePerRun(p.client, scope, key, () => withCopySlot(p.client, scope, maxCopies(p.runenv), () => placeOnHost(p), waiting), waiting);
   const { value, leader } = done;
   if (value.built.length > 0) {
     p.progress.report('build', {

@@ -10,11 +10,14 @@ export class Progress {
   readonly #events: string;
   readonly #base: Pick<RunnerEvent, 'pid' | 'group' | 'host' | 'arch'>;
   readonly #pending = new Set<Promise<unknown>>();
+  readonly #write: (line: string) => void;
 
-  constructor(client: SyncClient | undefined, env: RunEnv, host: string, arch: string) {
+  // `pid` names the instance's process (this one by default); lines go to `write` (stderr by default).
+  constructor(client: SyncClient | undefined, env: RunEnv, host: string, arch: string, options: { pid?: number; write?: (line: string) => void } = {}) {
     this.#client = client;
     this.#events = runKeys({ run: env.run, plan: env.plan, testCase: env.testCase }).events;
-    this.#base = { pid: process.pid, group: env.group, host, arch };
+    this.#base = { pid: options.pid ?? process.pid, group: env.group, host, arch };
+    this.#write = options.write ?? ((line) => void process.stderr.write(line));
   }
 
   // Report a phase: `ms` it took, `bytes`/`paths` it moved, and a free-form note.
@@ -24,7 +27,7 @@ export class Progress {
     if (detail.bytes !== undefined) parts.push(mb(detail.bytes));
     if (detail.ms !== undefined) parts.push(`in ${(detail.ms / 1000).toFixed(2)} s`);
     if (detail.note) parts.push(detail.note);
-    process.stderr.write(`${parts.join(', ')}\n`);
+    this.#write(`${parts.join(', ')}\n`);
     if (!this.#client) return;
     const event = { [RUNNER_EVENT]: { ...this.#base, phase, ...detail } };
     const sent = this.#client.publish(this.#events, event).catch(() => {});

@@ -15,9 +15,10 @@ function followParent(): void {
   timer.unref();
 }
 
-// Run a bin's main function, setting process.exitCode instead of exiting.
-export async function runMain(main: () => Promise<number | void>): Promise<void> {
-  followParent();
+// Run a bin's main function, setting process.exitCode instead of exiting. A
+// daemon (`detached`) does not end with its parent.
+export async function runMain(main: () => Promise<number | void>, options: { detached?: boolean } = {}): Promise<void> {
+  if (!options.detached) followParent();
   try {
     const code = await main();
     if (typeof code === 'number') process.exitCode = code;

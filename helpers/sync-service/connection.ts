@@ -1,13 +1,14 @@
 // One client's connection: requests in, responses out. Nothing a client sends can
 // escape this handler; whatever goes wrong with a request is answered as an error.
+import type { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { TgError } from '../shared/error.ts';
 import { goMarshal } from './go-json.ts';
 import { maxMessageBytes } from './limits.ts';
-import { Outbox, type OutboxLimits } from './outbox.ts';
+import { Outbox, type OutboxLimits, type WriteBatch } from './outbox.ts';
 import type { Log } from './limits.ts';
 
-import { parseRequest, response, subscribeFrameBytes, type Operation, type Response } from './protocol.ts';
+import { parseRequest, response, subscribeFrame, subscribeFrameBytes, type Operation, type Response } from './protocol.ts';
 import type { Cursor, SyncState } from './state.ts';
 
 /** Limits of one connection. */
@@ -16,27 +17,42 @@ export interface ConnectionLimits extends OutboxLimits {
 }
 
 
-// Serve one WebSocket until it closes.
-export function serveConnection(socket: WebSocket, state: SyncState, limits: ConnectionLimits, log: Log, peer: string): void {
-  // Everything this connection waits on ends when it closes.
-  const connection = new AbortController();
+// Serve one WebSocket until it closes; `raw` is its TCP socket, whose writes `batch` holds for one turn.
+export function serveConnection(
+  socket: WebSocket,
+  raw: Writable,
+  batch: WriteBatch,
+  state: SyncState,
+  limits: ConnectionLimits,
+  log: Log,
+  peer: string,
+): void {
+  // What this connection still waits on, by request id; all of it ends when the connection
+  // does. (One controller per request: AbortSignal.any costs tens of µs a call in node 20.)
   const cancellable = new Map<string, AbortController>();
   const subscriptions = new Map<string, Cursor>();
-  const outbox = new Outbox(socket, limits, pumpAll, (reason, detail) => {
+  let ended = false;
+  const end = (reason: Error) => {
+    if (ended) return;
+    ended = true;
+    for (const controller of cancellable.values()) controller.abort(reason);
+    cancellable.clear();
+  };
+  const outbox = new Outbox(socket, raw, batch, limits, pumpAll, (reason, detail) => {
     log('warn', `closing connection from ${peer}: ${reason} (${detail})`);
-    connection.abort(new Error(reason));
+    end(new Error(reason));
   });
   const send = (res: Response) => outbox.send(JSON.stringify(res));
 
   socket.on('close', () => {
     outbox.stop();
-    connection.abort(new Error('connection closed'));
+    end(new Error('connection closed'));
   });
   socket.on('error', (error) => log('warn', `closing connection from ${peer}: ${error.message}`));
 
   socket.on('message', (data, isBinary) => {
     // A client being closed as a slow consumer gets nothing more done for it.
-    if (connection.signal.aborted) return;
+    if (ended) return;
     if (isBinary) {
       log('warn', `closing connection from ${peer}: binary frame (the protocol is JSON text)`);
       socket.close(1003, 'binary frames are not supported');
@@ -87,20 +103,20 @@ export function serveConnection(socket: WebSocket, state: SyncState, limits: Con
         subscribe(id, op.topic);
         return;
       case 'barrier': {
-        const signal = track(id);
+        const controller = track(id);
         let reached: Promise<void>;
         try {
-          reached = state.barrier(op.state, op.target, signal);
+          reached = state.barrier(op.state, op.target, controller.signal);
         } catch (error) {
-          cancellable.delete(id);
+          untrack(id, controller);
           throw error;
         }
         reached.then(
           () => {
-            cancellable.delete(id);
+            untrack(id, controller);
             send(response(id));
           },
-          () => cancellable.delete(id),
+          () => untrack(id, controller),
         );
         return;
       }
@@ -114,7 +130,7 @@ export function serveConnection(socket: WebSocket, state: SyncState, limits: Con
         `subscribe: this connection already holds ${subscriptions.size} subscriptions, the most it may (maxSubscriptions); cancel one first`,
       );
     }
-    const signal = track(id);
+    const { signal } = track(id);
     const cursor = state.follow(topic, () => pump(id, cursor), signal);
     subscriptions.set(id, cursor);
     signal.addEventListener('abort', () => subscriptions.get(id) === cursor && subscriptions.delete(id), { once: true });
@@ -126,7 +142,7 @@ export function serveConnection(socket: WebSocket, state: SyncState, limits: Con
     while (outbox.hasRoom) {
       const json = cursor.take();
       if (json === undefined) return true;
-      send(response(id, { subscribe: json }));
+      outbox.send(subscribeFrame(id, json));
     }
     return false;
   }
@@ -135,11 +151,17 @@ export function serveConnection(socket: WebSocket, state: SyncState, limits: Con
     for (const [id, cursor] of subscriptions) if (!pump(id, cursor)) return;
   }
 
-  // A signal that ends when the connection closes or the client cancels `id`.
-  function track(id: string): AbortSignal {
+  // A controller that aborts when the connection ends or the client cancels `id`.
+  function track(id: string): AbortController {
     const controller = new AbortController();
+    if (ended) controller.abort(new Error('connection closed'));
     cancellable.get(id)?.abort(new Error('replaced by a request with the same id'));
     cancellable.set(id, controller);
-    return AbortSignal.any([connection.signal, controller.signal]);
+    return controller;
+  }
+
+  // `id` is done; a newer request that took over its id stays tracked.
+  function untrack(id: string, controller: AbortController): void {
+    if (cancellable.get(id) === controller) cancellable.delete(id);
   }
 }

@@ -19,6 +19,12 @@ export const subscriberIdAllowance = 20;
 /** Frames above this close the connection at once (1009) instead of being read and answered. */
 export const hardFrameBytes = 1024 * 1024;
 
+/**
+ * The most bytes of frames held back in one turn of the event loop, over all
+ * connections, before they are written at once (see WriteBatch).
+ */
+export const batchBytes = 32 * 1024 * 1024;
+
 /** Defaults of the options in SyncServiceOptions. */
 export const defaults = {
   maxStates: 100_000,

@@ -1,6 +1,7 @@
 // What one connection has queued to write, kept bounded. Subscription messages are
 // only queued while there is room (they wait in their topic otherwise), and a client
 // that stops reading is closed instead of being buffered for without end.
+import type { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 
 /** Limits of one connection's queue. */
@@ -12,19 +13,75 @@ export interface OutboxLimits {
 /** The close code a slow consumer sees: 1008, policy violation. */
 export const slowConsumerCode = 1008;
 
+// Holds back the writes of one turn of the event loop and lets each connection's leave
+// together, once all I/O of the turn is handled: a publish read in the same turn as
+// others then reaches each subscriber in one writev, not one system call per frame.
+// Past `maxBytes` held, everything held leaves at once, so a wide fan-out in one turn
+// costs a bounded amount of memory.
+export class WriteBatch {
+  readonly #maxBytes: number;
+  #pending: Array<() => void> = [];
+  #bytes = 0;
+  #scheduled = false;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  // Run `flush` once the current turn's I/O callbacks are done, or sooner when too much is held.
+  defer(flush: () => void): void {
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#run);
+    }
+    this.#pending.push(flush);
+  }
+
+  // Count `bytes` more held back.
+  hold(bytes: number): void {
+    this.#bytes += bytes;
+    if (this.#bytes > this.#maxBytes) this.#flushAll();
+  }
+
+  readonly #run = (): void => {
+    this.#scheduled = false;
+    this.#flushAll();
+  };
+
+  #flushAll(): void {
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#bytes = 0;
+    for (const flush of pending) flush();
+  }
+}
+
 // One connection's bounded send queue, with the stall watch that closes a client that stopped reading.
 export class Outbox {
   readonly #socket: WebSocket;
+  readonly #raw: Writable;
+  readonly #batch: WriteBatch;
   readonly #limits: OutboxLimits;
   readonly #onRoom: () => void;
   readonly #onSlow: (reason: string, detail: string) => void;
   #waitingForRoom = false;
   #stall: NodeJS.Timeout | undefined;
+  #corked = false;
   #closed = false;
 
+  // `raw` is the TCP socket under `socket`, corked while `batch` holds this turn's writes.
   // `onRoom` runs when room opens again after `hasRoom` said no; `onSlow` once, when the client is dropped.
-  constructor(socket: WebSocket, limits: OutboxLimits, onRoom: () => void, onSlow: (reason: string, detail: string) => void) {
+  constructor(
+    socket: WebSocket,
+    raw: Writable,
+    batch: WriteBatch,
+    limits: OutboxLimits,
+    onRoom: () => void,
+    onSlow: (reason: string, detail: string) => void,
+  ) {
     this.#socket = socket;
+    this.#raw = raw;
+    this.#batch = batch;
     this.#limits = limits;
     this.#onRoom = onRoom;
     this.#onSlow = onSlow;
@@ -46,13 +103,13 @@ export class Outbox {
       this.#drop('slow consumer: send queue full', `${queued} bytes queued and not read; ${bytes} more would pass the limit of ${this.#limits.maxQueuedBytes}`);
       return;
     }
-    this.#socket.send(text, () => this.#progress());
-    if (this.#socket.bufferedAmount > 0 && !this.#stall) {
-      this.#stall = setTimeout(() => {
-        this.#drop('slow consumer: nothing read', `no write progress for ${this.#limits.stallTimeoutMs} ms with ${this.#socket.bufferedAmount} bytes queued`);
-      }, this.#limits.stallTimeoutMs);
-      this.#stall.unref();
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#raw.cork();
+      this.#batch.defer(this.#flush);
     }
+    this.#socket.send(text, this.#written);
+    this.#batch.hold(bytes);
   }
 
   // Stop for good, without closing the socket: the connection is going away.
@@ -62,8 +119,19 @@ export class Outbox {
     this.#stall = undefined;
   }
 
+  // Let this turn's frames go, in one writev; watch for a client that stops reading.
+  readonly #flush = (): void => {
+    this.#corked = false;
+    this.#raw.uncork();
+    if (this.#closed || this.#stall || this.#socket.bufferedAmount === 0) return;
+    this.#stall = setTimeout(() => {
+      this.#drop('slow consumer: nothing read', `no write progress for ${this.#limits.stallTimeoutMs} ms with ${this.#socket.bufferedAmount} bytes queued`);
+    }, this.#limits.stallTimeoutMs);
+    this.#stall.unref();
+  };
+
   // A write reached the kernel: the client is reading, at least a little.
-  #progress(): void {
+  readonly #written = (): void => {
     if (this.#closed) return;
     if (this.#socket.bufferedAmount === 0) {
       clearTimeout(this.#stall);
@@ -75,7 +143,7 @@ export class Outbox {
       this.#waitingForRoom = false;
       this.#onRoom();
     }
-  }
+  };
 
   // Close with a reason the client sees after what was already queued. ws destroys the
   // socket 30 s later if the client never reads that far.

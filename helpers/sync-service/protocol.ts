@@ -87,6 +87,12 @@ function tooLarge(bytes: number): string {
   return `invalid request: the message is ${bytes} bytes, over the limit of ${maxMessageBytes} bytes per message that Testground's sync service and SDKs read; nothing was done`;
 }
 
+// The frame that hands message `json` to subscription `id`: JSON.stringify(response(id, { subscribe: json })),
+// spelled out because it is built once per message and subscriber.
+export function subscribeFrame(id: string, json: string): string {
+  return `{"id":${JSON.stringify(id)},"error":"","publish":null,"subscribe":${JSON.stringify(json)},"signal_entry":null}`;
+}
+
 // The size of the frame that hands message `json` to a subscriber with an SDK-sized id.
 export function subscribeFrameBytes(json: string): number {
   return Buffer.byteLength(JSON.stringify(response('0'.repeat(subscriberIdAllowance), { subscribe: json })));

@@ -5,7 +5,8 @@ import { WebSocketServer } from 'ws';
 import { TgError } from '../shared/error.ts';
 import { serveConnection } from './connection.ts';
 import type { Log } from './limits.ts';
-import { defaults, hardFrameBytes } from './limits.ts';
+import { batchBytes, defaults, hardFrameBytes } from './limits.ts';
+import { WriteBatch } from './outbox.ts';
 import { SyncState, type GcOptions } from './state.ts';
 
 /** Options of startSyncService. */
@@ -61,7 +62,10 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
   // Messages over maxMessageBytes are read and answered with an error; only far larger
   // frames close the connection, so that no client can make us buffer much.
   const wss = new WebSocketServer({ server: http, maxPayload: hardFrameBytes });
-  wss.on('connection', (socket, req) => serveConnection(socket, state, limits, log, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+  const batch = new WriteBatch(batchBytes);
+  wss.on('connection', (socket, req) =>
+    serveConnection(socket, req.socket, batch, state, limits, log, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
+  );
   wss.on('error', (error) => log('warn', `websocket server error: ${error.message}`));
 
   await new Promise<void>((resolve, reject) => {

@@ -100,7 +100,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     const workDir = await mkdtemp(join(tmpdir(), `tg-run-${spec.runId}-`));
     try {
       const artifact = await buildArtifact(spec, { signal: AbortSignal.timeout(600_000), workDir, nixArgs: extraNixArgs });
-      const plan = await dryRun(spec, artifact, workDir);
+      const plan = await dryRun(spec, artifact);
       process.stdout.write(renderDryRun(plan));
       return plan.hosts.some((h) => h.state === 'unreachable') ? 1 : 0;
     } finally {

@@ -9,7 +9,7 @@ import { localClosure, locallyValid, narSize } from '../closure/store.ts';
 import { resolveSshTarget } from '../ssh/ssh-config.ts';
 import { openSsh } from '../ssh/session.ts';
 import type { Artifact } from './build.ts';
-import { preparePlacement } from './placement.ts';
+import { jobDescriptionFor } from './placement.ts';
 import type { RunSpec } from './spec.ts';
 
 /** Where one instance would run. */
@@ -75,11 +75,11 @@ async function probeHost(host: string, arch: NixSystem, build: 'local' | 'remote
 }
 
 // Probe every host the run would use, in parallel.
-export async function dryRun(spec: RunSpec, artifact: Artifact, workDir: string, timeoutMs = 10_000): Promise<{ placements: Placement[]; hosts: HostPlan[] }> {
+export async function dryRun(spec: RunSpec, artifact: Artifact, timeoutMs = 10_000): Promise<{ placements: Placement[]; hosts: HostPlan[] }> {
   const placed = placements(spec);
   const description = artifact.placesItself
     ? await loadJobDescription(`${artifact.source}/${JOB_FILE}`)
-    : (await preparePlacement(spec, artifact, workDir, AbortSignal.timeout(600_000)))?.description;
+    : await jobDescriptionFor(spec, artifact, AbortSignal.timeout(600_000));
   const byHost = new Map<string, Placement[]>();
   for (const p of placed) byHost.set(`${p.host}\0${p.arch}`, [...(byHost.get(`${p.host}\0${p.arch}`) ?? []), p]);
   const hosts = await Promise.all(

@@ -1,24 +1,14 @@
-// When a run names remote hosts and its artifact does not place its own
-// instances, tg-run does what a Nix artifact's job description would: it puts
-// the app and the agent for each host's system into the local store, writes a
-// job description, and starts every instance through the remote runner.
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+// Where a run's instances go. When the artifact is a runner of its own (a Nix
+// artifact with a job description), every instance starts it, as Testground
+// would. Otherwise tg-run is the runner: when a host other than localhost is
+// named, it puts the app for each host's system and the agent into the local
+// Nix store and places the instances itself (the fleet).
 import { agentComponent } from '../agent/binary.ts';
-import { runnerParams } from '../choose-server/choose.ts';
+import { pickIndex, runnerParams } from '../choose-server/choose.ts';
 import { JOB_VERSION, type JobDescription } from '../closure/job-description.ts';
-import { localSystem, type NixSystem } from '../runners/runners.ts';
-import { layout, packageRoot } from '../shared/package-root.ts';
+import { localSystem, type NixSystem, type Runner } from '../runners/runners.ts';
 import type { Artifact } from './builders/artifact.ts';
 import type { RunSpec } from './spec.ts';
-
-/** What every instance starts instead of the artifact, and the job it carries. */
-export interface Placing {
-  command: string;
-  args: string[];
-  jobFile: string;
-  description: JobDescription;
-}
 
 // The systems the run's hosts have, when any host is not localhost; undefined otherwise.
 export function hostSystems(spec: RunSpec): Set<NixSystem> | undefined {
@@ -33,21 +23,9 @@ export function hostSystems(spec: RunSpec): Set<NixSystem> | undefined {
   return remote ? systems : undefined;
 }
 
-// The remote runner's entry, from the same layout as this code.
-export function runnerEntry(): string {
-  const root = packageRoot();
-  switch (layout()) {
-    case 'source':
-      return join(root, 'bin', 'remote-runner.js');
-    case 'built':
-      return join(root, 'dist', 'bin', 'remote-runner.js');
-    case 'bundle':
-      return join(root, 'dist', 'remote-runner.mjs');
-  }
-}
-
-// Prepare placement for a run with remote hosts; undefined when instances run the artifact as it is.
-export async function preparePlacement(spec: RunSpec, artifact: Artifact, workDir: string, signal: AbortSignal): Promise<Placing | undefined> {
+// The job description tg-run places a run's instances with: undefined when the
+// artifact places its own instances, or when every host is localhost.
+export async function jobDescriptionFor(spec: RunSpec, artifact: Artifact, signal: AbortSignal): Promise<JobDescription | undefined> {
   const systems = hostSystems(spec);
   if (artifact.placesItself || !systems) return undefined;
   const description: JobDescription = { version: JOB_VERSION, plan: spec.plan, systems: {} };
@@ -55,7 +33,14 @@ export async function preparePlacement(spec: RunSpec, artifact: Artifact, workDi
     const [app, agent] = await Promise.all([artifact.appFor(system, signal), agentComponent(system, signal)]);
     description.systems[system] = { app, agent };
   }
-  const jobFile = join(workDir, 'job.json');
-  await writeFile(jobFile, `${JSON.stringify(description, null, 2)}\n`);
-  return { command: process.execPath, args: [runnerEntry(), '--job', jobFile], jobFile, description };
+  return description;
+}
+
+/** The runner each instance of the run goes to, in sign-up order (group by group). */
+export function runnerOf(spec: RunSpec): (group: RunSpec['groups'][number], seq: number) => Runner {
+  const lists = new Map(spec.groups.map((group) => [group, runnerParams({ params: group.params })]));
+  return (group, seq) => {
+    const { runners, overflow } = lists.get(group)!;
+    return runners[pickIndex(seq, runners.length, overflow)]!;
+  };
 }

@@ -147,7 +147,7 @@ describe('scripts/lab', () => {
   it('lists every host as up with its address and sshd pid', { timeout: 20_000 }, async () => {
     const status = await labCmd('status');
     for (const host of hosts) {
-      expect(status).toMatch(new RegExp(`^${host}\\s+${addr(host).replaceAll('.', '\\.')}\\s+\\d+\\s+up\\s+up$`, 'm'));
+      expect(status).toMatch(new RegExp(`^${host}\\s+${addr(host).replaceAll('.', '\\.')}\\s+\\d+\\s+up\\s+up\\s+-$`, 'm'));
     }
   });
 
@@ -224,7 +224,7 @@ describe('scripts/lab', () => {
     const refused = await ssh('lab-h2', 'true');
     expect(refused.exitCode).toBe(255);
     expect(refused.stderr).toMatch(/Connection refused/);
-    expect(await labCmd('status')).toMatch(/^lab-h2\s+10\.231\.0\.12\s+-\s+down\s+up$/m);
+    expect(await labCmd('status')).toMatch(/^lab-h2\s+10\.231\.0\.12\s+-\s+down\s+up\s+-$/m);
     expect(await ok('ssh', ['lab-h1', 'hostname'])).toBe('lab-h1');
     expect(await ok('ssh', ['lab-h3', 'hostname'])).toBe('lab-h3');
     // The namespaces live on without sshd.
@@ -238,7 +238,7 @@ describe('scripts/lab', () => {
     await labCmd('cut', 'lab-h3');
     const cut = await run('ssh', ['-o', 'ConnectTimeout=1', 'lab-h3', 'true']);
     expect(cut.exitCode).toBe(255);
-    expect(await labCmd('status')).toMatch(/^lab-h3\s+\S+\s+\d+\s+down\s+down$/m);
+    expect(await labCmd('status')).toMatch(/^lab-h3\s+\S+\s+\d+\s+down\s+down\s+-$/m);
     await labCmd('heal', 'lab-h3');
     expect(await ok('ssh', ['lab-h3', 'hostname'])).toBe('lab-h3');
   });
@@ -341,7 +341,7 @@ describe('scripts/lab', () => {
       expect(() => process.kill(target, 0)).not.toThrow();
       expect(await ok('ssh', ['lab-h1', 'hostname'])).toBe('lab-h1');
       expect(await ok('ssh', ['lab-h2', 'hostname'])).toBe('lab-h2');
-      expect(await labCmd('status')).toMatch(/^lab-h3\s+10\.231\.0\.13\s+-\s+down\s+up$/m);
+      expect(await labCmd('status')).toMatch(/^lab-h3\s+10\.231\.0\.13\s+-\s+down\s+up\s+-$/m);
       expect((await psExec('lab-h3')).map((p) => p.comm).sort()).toEqual([init, 'ps']);
     } finally {
       controllerOnly.kill('SIGKILL');

@@ -1,0 +1,5 @@
+module github.com/remote-runner/testground-daemon
+
+go 1.21
+
+require github.com/testground/testground v0.6.0
