@@ -5,6 +5,6 @@ register();
 
 export async function launch(modulePath) {
   const { runMain } = await import('../helpers/shared/cli.ts');
-  const { main } = await import(modulePath);
-  await runMain(() => main());
+  const mod = await import(modulePath);
+  await runMain(() => mod.main(), { detached: mod.detached === true });
 }

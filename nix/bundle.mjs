@@ -14,7 +14,7 @@ for (const file of readdirSync(`${pkg}/bin`)) {
   if (!target) continue;
   const name = file.slice(0, -'.js'.length);
   const entry = `${pkg}/bin/.bundle-${name}.ts`;
-  writeFileSync(entry, `import { runMain } from '../helpers/shared/cli.ts';\nimport { main } from '${target}';\n\nawait runMain(() => main());\n`);
+  writeFileSync(entry, `import { runMain } from '../helpers/shared/cli.ts';\nimport * as mod from '${target}';\n\nawait runMain(() => mod.main(), { detached: mod.detached === true });\n`);
   try {
     esbuild.buildSync({
       entryPoints: [entry],

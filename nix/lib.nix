@@ -40,6 +40,13 @@ rec {
     inherit target version;
   };
 
+  # The process Testground starts for every instance (go/cmd/remote-runner), for `system`.
+  instanceProcess = system: import ./runner-client.nix {
+    inherit (ourNixpkgs.legacyPackages.${system}) runCommand go;
+    target = system;
+    inherit version;
+  };
+
   # The artifact for a controller of `system`. `plans` maps systems to the plan's
   # derivation (or is a function from a system to it); `entry` is the program in
   # it (default: bin/<meta.mainProgram or pname>).
@@ -50,6 +57,7 @@ rec {
       anyPlan = byName.${system} or (byName.${builtins.head (attrNames byName)});
       planName = if name != null then name else (anyPlan.pname or (builtins.parseDrvName anyPlan.name).name);
       tools = self.packages.${system}.tools;
+      client = instanceProcess system;
       job = mapAttrs
         (target: drv: {
           app = component (target == system) drv (if entry != null then entry else mainProgram drv);
@@ -64,14 +72,16 @@ rec {
     pkgs.runCommand "${planName}-testground-${version}"
       {
         inherit jobJson;
-        passthru = { inherit job tools; plans = byName; };
+        passthru = { inherit job tools client; plans = byName; };
         meta.mainProgram = "remote-runner";
       } ''
       mkdir -p "$out/bin" "$out/share/remote-runner"
       printf '%s\n' "$jobJson" > "$out/share/remote-runner/job.json"
-      # The job description goes first: a later --job in "$@" wins.
-      printf '#!%s\nexec %s %s --job %s "$@"\n' '${pkgs.runtimeShell}' \
-        '${tools.nodejs}/bin/node' '${tools}/lib/remote-runner/dist/remote-runner.mjs' \
+      # The instance's process finds (or starts) the run's controller; the job
+      # description goes first: a later --job in "$@" wins.
+      printf '#!%s\nexec %s --controller %s --job %s "$@"\n' '${pkgs.runtimeShell}' \
+        '${client}/bin/remote-runner' \
+        "'${tools.nodejs}/bin/node ${tools}/lib/remote-runner/dist/remote-runner-controller.mjs'" \
         "$out/share/remote-runner/job.json" > "$out/bin/remote-runner"
       chmod +x "$out/bin/remote-runner"
     '';

@@ -60,3 +60,19 @@ func envObject(environ []string) map[string]string {
 	}
 	return env
 }
+
+// controllerEnviron is the environment the run's controller starts with: this
+// process's, without the instance's own variables (the run environment
+// contract), which the controller learns from each hello instead. So nothing
+// that carries an instance's TEST_RUN outlives the instances of the run.
+func controllerEnviron(environ []string) []string {
+	kept := make([]string, 0, len(environ))
+	for _, entry := range environ {
+		name, _, _ := strings.Cut(entry, "=")
+		if strings.HasPrefix(name, "TEST_") || strings.HasPrefix(name, "SYNC_SERVICE_") || name == "INFLUXDB_URL" || name == "REDIS_HOST" {
+			continue
+		}
+		kept = append(kept, entry)
+	}
+	return kept
+}

@@ -61,7 +61,7 @@ func Run(opts Options, stdout, stderr io.Writer) (int, error) {
 	}
 
 	terms := catchTerms()
-	f := &finder{socket: SocketPath(os.Getuid(), testRun), command: controller, environ: environ, interrupt: terms.ch}
+	f := &finder{socket: SocketPath(os.Getuid(), testRun), command: controller, environ: controllerEnviron(environ), interrupt: terms.ch}
 	conn, sig, err := f.connect()
 	if err != nil {
 		return 1, err

@@ -44,10 +44,12 @@ interface Instance {
   ended: Promise<void>;
   cleanedNow: () => void;
   cleanedSeen: Promise<void>;
+  exitNow: () => void;
+  exitSeen: Promise<void>;
 }
 
 const READY_BOUND_MS = 30_000;
-const CLEANUP_BOUND_MS = 15_000;
+const CLEANUP_BOUND_MS = 10_000;
 const SHUTDOWN_BOUND_MS = 30_000;
 
 export class HostAgent {
@@ -74,6 +76,7 @@ export class HostAgent {
             if (!instance.tar.writableEnded) instance.tar.end();
             instance.tarEnded();
             instance.cleanedNow();
+            instance.exitNow();
           }
           resolve(this.#lostError);
         });
@@ -111,10 +114,13 @@ export class HostAgent {
     const id = this.#nextId++;
     const instance = this.#instance(id, r.hooks);
     const extracting = extractOutputs(instance.tar, r.outputsPath, { from: this.#alias, maxBytes: r.maxOutputBytes }).catch((error: unknown) => {
+      // The rest of this instance's tar is dropped as it comes; once the app has
+      // exited, its run does not wait for the end of the tar.
       instance.pullFailed = true;
       this.#channel.resume();
       return error as Error;
     });
+    const pullFailedAfterExit = extracting.then((result) => (result instanceof Error ? instance.exitSeen : new Promise<never>(() => {})));
     const hooks = r.hooks;
     const terminate = () => {
       if (!instance.exit) this.#send({ op: 'term', id });
@@ -122,7 +128,7 @@ export class HostAgent {
     r.stop.addEventListener('abort', terminate, { once: true });
     this.#send({ op: 'start', id, job: r.job });
     try {
-      await Promise.race([instance.ended, this.closed]);
+      await Promise.race([instance.ended, this.closed, pullFailedAfterExit]);
       if (!instance.exit) throw this.#lostError ?? new TgError('E_REMOTE', `ssh ${this.#alias}: the agent ended before the app's exit status arrived`);
       const report = await extracting;
       hooks.pulled(report instanceof Error ? { error: report } : { report, ms: Math.round(performance.now() - (instance.pullStarted || performance.now())) });
@@ -149,6 +155,7 @@ export class HostAgent {
   #instance(id: number, hooks: InstanceHooks): Instance {
     let tarEnded: () => void = () => {};
     let cleanedNow: () => void = () => {};
+    let exitNow: () => void = () => {};
     const tar = new PassThrough();
     tar.on('error', () => {}); // the extractor reports what went wrong
     const instance: Instance = {
@@ -162,6 +169,8 @@ export class HostAgent {
       ended: new Promise<void>((resolve) => (tarEnded = resolve)),
       cleanedNow: () => cleanedNow(),
       cleanedSeen: new Promise<void>((resolve) => (cleanedNow = resolve)),
+      exitNow: () => exitNow(),
+      exitSeen: new Promise<void>((resolve) => (exitNow = resolve)),
     };
     this.#instances.set(id, instance);
     return instance;
@@ -188,6 +197,7 @@ export class HostAgent {
       const event = JSON.parse(payload.toString()) as AgentEvent;
       if (event.type === 'exit') {
         instance.exit = event;
+        instance.exitNow();
         instance.hooks.exited(event, Math.round(performance.now() - instance.started));
       } else if (event.type === 'error') instance.hooks.stderr(Buffer.from(`remote-runner: ${this.#alias}: ${event.message}\n`));
       else if (event.type === 'cleaned') {

@@ -1,7 +1,7 @@
-// The job the runner hands the remote agent: a validated JSON line, never a shell string.
+// The job the controller hands the remote agent: a JSON object, never a shell string.
 import { z } from 'zod';
 
-export const jobSchema = z.strictObject({
+const jobSchema = z.strictObject({
   version: z.literal(1),
   /** Absolute path of the program to run (the app in the Nix store). */
   command: z.string().regex(/^\//, 'expected an absolute path'),
@@ -15,10 +15,6 @@ export const jobSchema = z.strictObject({
 });
 
 export type Job = z.output<typeof jobSchema>;
-
-/** Control messages on the agent's stdin after the job line. */
-export const controlSchema = z.discriminatedUnion('op', [z.object({ op: z.literal('term') }), z.object({ op: z.literal('done') })]);
-export type Control = z.output<typeof controlSchema>;
 
 /** Events the agent reports in `event` frames. */
 export type AgentEvent =

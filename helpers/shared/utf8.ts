@@ -1,13 +1,14 @@
-// Values reach apps as UTF-8 text. Node decodes its environment and arguments
-// as UTF-8 and replaces invalid bytes, so a value that is not UTF-8 would arrive
-// altered; these read the raw bytes (Linux /proc) to refuse such values instead.
+// Values reach apps as UTF-8 text. Node decodes its arguments as UTF-8 and
+// replaces invalid bytes, so a value that is not UTF-8 would arrive altered;
+// this reads the raw bytes (Linux /proc) to refuse such values instead. (The
+// instance's process, go/runner, refuses such environment values.)
 import { readFileSync } from 'node:fs';
 import { TgError, quoteShort } from './error.ts';
 
 const strict = new TextDecoder('utf-8', { fatal: true });
 
 // The first NUL-separated item of /proc/self/<file> that is not UTF-8, and where.
-function firstInvalid(file: 'environ' | 'cmdline'): { item: Buffer } | undefined {
+function firstInvalid(file: 'cmdline'): { item: Buffer } | undefined {
   let raw: Buffer;
   try {
     raw = readFileSync(`/proc/self/${file}`);
@@ -38,15 +39,6 @@ function badByte(item: Buffer): number {
     }
   }
   return 0;
-}
-
-// Refuse an environment variable whose value is not UTF-8, naming it.
-export function requireUtf8Environment(): void {
-  const bad = firstInvalid('environ');
-  if (!bad) return;
-  const eq = bad.item.indexOf('=');
-  const name = bad.item.subarray(0, eq < 0 ? bad.item.length : eq).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
-  throw new TgError('E_RUNENV', `environment variable ${name} holds bytes that are not UTF-8 (byte ${badByte(bad.item) - (eq + 1)} of its value); values reach the app as UTF-8 text only`);
 }
 
 // Refuse a command-line argument that is not UTF-8, naming its position.

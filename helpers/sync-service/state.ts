@@ -21,7 +21,6 @@ export interface StateOptions {
 }
 
 interface Waiter {
-  target: number;
   resolve: () => void;
 }
 
@@ -42,7 +41,10 @@ export class SyncState {
   // A state's count is kept for the life of the service, so sequence numbers never
   // restart within a run; maxStates bounds how many there are.
   readonly #counts = new Map<string, number>();
-  readonly #waiters = new Map<string, Set<Waiter>>();
+  // Barrier waiters by state, then by target: the count grows by one at a time and a
+  // waiter is only added below its target, so an entry wakes exactly those whose
+  // target it reaches, without walking the rest.
+  readonly #waiters = new Map<string, Map<number, Set<Waiter>>>();
   readonly #topics = new Map<string, Topic>();
   readonly #idleMs: number;
   readonly #maxStates: number;
@@ -59,10 +61,8 @@ export class SyncState {
   signalEntry(state: string): number {
     const count = this.#count(state) + 1;
     this.#counts.set(state, count);
-    const waiters = this.#waiters.get(state);
-    for (const waiter of waiters ?? []) {
-      if (count >= waiter.target) waiter.resolve();
-    }
+    const reached = this.#waiters.get(state)?.get(count);
+    for (const waiter of reached ?? []) waiter.resolve();
     return count;
   }
 
@@ -71,19 +71,26 @@ export class SyncState {
     if (target === 0) return Promise.resolve();
     if (this.#count(state) >= target) return Promise.resolve();
     signal.throwIfAborted();
-    let waiters = this.#waiters.get(state);
+    let byTarget = this.#waiters.get(state);
+    if (!byTarget) {
+      byTarget = new Map();
+      this.#waiters.set(state, byTarget);
+    }
+    let waiters = byTarget.get(target);
     if (!waiters) {
       waiters = new Set();
-      this.#waiters.set(state, waiters);
+      byTarget.set(target, waiters);
     }
+    const targets = byTarget;
     const set = waiters;
     return new Promise((resolve, reject) => {
       const leave = () => {
         set.delete(waiter);
-        if (set.size === 0 && this.#waiters.get(state) === set) this.#waiters.delete(state);
+        if (set.size > 0 || targets.get(target) !== set) return;
+        targets.delete(target);
+        if (targets.size === 0 && this.#waiters.get(state) === targets) this.#waiters.delete(state);
       };
       const waiter: Waiter = {
-        target,
         resolve: () => {
           leave();
           signal.removeEventListener('abort', onAbort);

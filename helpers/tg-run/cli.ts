@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { TgError } from '../shared/error.ts';
 import { requireUtf8Arguments } from '../shared/utf8.ts';
 import { parseKeyValues } from './params.ts';
-import { MAX_COPIES_PARAM } from '../closure/copy-slots.ts';
+import { MAX_COPIES_PARAM } from '../remote-runner/params.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,13 +1,14 @@
 // examples/go-plan placing itself, as it does under Testground's own local:exec:
 // each instance is the plan's binary started with the instance environment, and
 // place.Elsewhere() hands it to the remote-runner found on the PATH.
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packParams } from '../../helpers/runenv/params.ts';
 import { startSyncService, type SyncService } from '../../helpers/sync-service/index.ts';
+import { runnerBinDir } from '../helpers/agent.ts';
 import { goProxyEnv } from '../helpers/go-proxy.ts';
 import { labDown, labUp } from '../helpers/lab.ts';
 import { processesWithEnv } from '../helpers/leftovers.ts';
@@ -24,11 +25,8 @@ beforeAll(async () => {
   dirs.push(work);
   plan = join(work, 'go-plan');
   await execa('go', ['build', '-o', plan, '.'], { cwd: join(repoRoot, 'examples', 'go-plan'), env: { ...(await goProxyEnv()), CGO_ENABLED: '0' } });
-  // remote-runner on the PATH, as an installed package puts it there.
-  bin = join(work, 'bin');
-  await mkdir(bin);
-  await writeFile(join(bin, 'remote-runner'), `#!/bin/sh\nexec node ${join(repoRoot, 'bin', 'remote-runner.js')} "$@"\n`);
-  await chmod(join(bin, 'remote-runner'), 0o755);
+  // remote-runner (and its controller) on the PATH, as an installed package puts them there.
+  bin = await runnerBinDir();
   sync = await startSyncService({ port: 0, log: () => {} });
   await labUp(2);
 }, 600_000);

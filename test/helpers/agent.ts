@@ -1,6 +1,6 @@
 // The Go remote agent for tests: built once per test process, and its `pack` subcommand as a stream.
 import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { execa } from 'execa';
 import { TgError } from '../../helpers/shared/error.ts';
@@ -67,4 +67,21 @@ export async function agentPack(dir: string, options: { signal?: AbortSignal } =
     });
   });
   return Object.assign(out, { exited });
+}
+
+let runnerBuilt: Promise<string> | undefined;
+
+// A bin directory holding `remote-runner` (the Go instance process, built from go/)
+// and `remote-runner-controller` (this checkout's controller), as an installed
+// package puts them on the PATH; built once per process.
+export function runnerBinDir(): Promise<string> {
+  runnerBuilt ??= (async () => {
+    const dir = `${repoRoot}.cache/runner-bin`;
+    await mkdir(dir, { recursive: true });
+    await execa('go', ['build', '-trimpath', '-ldflags=-s', '-o', `${dir}/remote-runner`, './cmd/remote-runner'], { cwd: `${repoRoot}go`, env: { CGO_ENABLED: '0' }, stdin: 'ignore', timeout: 300_000 });
+    await writeFile(`${dir}/remote-runner-controller`, `#!/bin/sh\nexec node ${repoRoot}bin/remote-runner-controller.js "$@"\n`);
+    await chmod(`${dir}/remote-runner-controller`, 0o755);
+    return dir;
+  })();
+  return runnerBuilt;
 }

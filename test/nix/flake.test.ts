@@ -67,7 +67,7 @@ describe('the flake built offline', () => {
     job = JSON.parse(readFileSync(`${runner.outputs.out}/share/remote-runner/job.json`, 'utf8')) as JobDescription;
     app = job.systems[hostSystem]!.app.outPath;
     agent = job.systems[hostSystem]!.agent.outPath;
-    tools = /(\/nix\/store\/[0-9a-z]{32}-[^/\s]+)\/lib\/remote-runner\/dist\/remote-runner\.mjs/.exec(readFileSync(`${runner.outputs.out}/bin/remote-runner`, 'utf8'))![1]!;
+    tools = /(\/nix\/store\/[0-9a-z]{32}-[^/\s]+)\/lib\/remote-runner\/dist\/remote-runner-controller\.mjs/.exec(readFileSync(`${runner.outputs.out}/bin/remote-runner`, 'utf8'))![1]!;
   }, 900_000);
 
   it('gives Testground an out path that holds an executable bin/remote-runner', () => {
@@ -87,11 +87,11 @@ describe('the flake built offline', () => {
     expect(new Set(SYSTEMS.map((s) => job.systems[s]!.app.drvPath)).size).toBe(SYSTEMS.length);
   });
 
-  it('runs remote-runner through an absolute node from the store with its job description', () => {
+  it('runs the Go instance process from the store, with the controller and the job description', () => {
     const wrapper = readFileSync(`${runner.outputs.out}/bin/remote-runner`, 'utf8');
     expect(wrapper).toMatch(/^#!\/\S+\n/);
-    expect(wrapper).toMatch(/exec \/nix\/store\/[0-9a-z]{32}-nodejs-[^/\s]*\/bin\/node /);
-    expect(wrapper).toContain(`${tools}/lib/remote-runner/dist/remote-runner.mjs --job ${runner.outputs.out}/share/remote-runner/job.json "$@"`);
+    expect(wrapper).toMatch(/exec \/nix\/store\/[0-9a-z]{32}-remote-runner-client-[^/\s]*\/bin\/remote-runner --controller '\/nix\/store\/[0-9a-z]{32}-nodejs-[^/\s]*\/bin\/node /);
+    expect(wrapper).toContain(`${tools}/lib/remote-runner/dist/remote-runner-controller.mjs' --job ${runner.outputs.out}/share/remote-runner/job.json "$@"`);
   });
 
   it('builds this system’s app and agent, and only instantiates the other systems’ ones', async () => {
@@ -131,7 +131,7 @@ describe('the flake built offline', () => {
     expect(existsSync(`${pkg}/node_modules/vitest`)).toBe(false);
     expect(existsSync(`${pkg}/node_modules/typescript`)).toBe(false);
     const allowed = ['bin', 'dist', 'go', 'helpers', 'plans', 'package.json', 'manifest.toml', 'tsconfig.json', 'node_modules'];
-    expect(readdirSync(`${pkg}/dist`)).toEqual(expect.arrayContaining(['remote-runner.mjs', 'tg-run.mjs', 'sync-service.mjs']));
+    expect(readdirSync(`${pkg}/dist`)).toEqual(expect.arrayContaining(['remote-runner-controller.mjs', 'tg-run.mjs', 'sync-service.mjs']));
     expect(readdirSync(pkg).filter((e) => !allowed.includes(e))).toEqual([]);
   });
 
@@ -147,7 +147,7 @@ describe('the flake built offline', () => {
   it('starts the runner’s bin/remote-runner and the agent with nothing but PATH', async () => {
     const result = await execa(`${runner.outputs.out}/bin/remote-runner`, ['--help'], { ...onlyPath, reject: false, timeout: 60_000 });
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/usage: remote-runner --job/);
+    expect(result.stdout + result.stderr).toMatch(/remote-runner --job/);
     const version = await execa(`${agent}/bin/remote-agent`, ['version'], { ...onlyPath, reject: false, timeout: 10_000 });
     expect(version.exitCode, version.stderr).toBe(0);
   });

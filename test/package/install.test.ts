@@ -39,7 +39,7 @@ describe('the package installed from its tarball', { timeout: 120_000 }, () => {
 
   it('installs bins whose names cannot collide', async () => {
     const bins = (await readdir(join(project, 'node_modules', '.bin'))).filter((b) => Object.keys(manifest.bin).includes(b));
-    expect(bins.sort()).toEqual(['remote-runner', 'remote-runner-choose-server', 'remote-runner-inventory', 'remote-runner-sync-service', 'tg-run']);
+    expect(bins.sort()).toEqual(['remote-runner', 'remote-runner-choose-server', 'remote-runner-controller', 'remote-runner-inventory', 'remote-runner-sync-service', 'tg-run']);
     expect(Object.keys(manifest.bin)).not.toContain('plan');
     expect(Object.keys(manifest.bin)).not.toContain('inventory');
   });

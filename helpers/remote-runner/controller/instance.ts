@@ -15,7 +15,7 @@ import { TgError } from '../../shared/error.ts';
 import { exitStatus } from '../../shared/terminate.ts';
 import { HostFailure } from '../fleet.ts';
 import { Progress } from '../progress.ts';
-import { MAX_OUTPUTS_PARAM } from '../run-instance.ts';
+import { MAX_OUTPUTS_PARAM } from '../params.ts';
 import { placedName } from '../self-placed.ts';
 import type { RunContext } from './run-context.ts';
 import { eventFrame, streamFrames, type Hello, type InstanceEvent } from './wire.ts';
@@ -84,7 +84,12 @@ async function runOnHost(
   send: (frame: Buffer) => void,
 ): Promise<number> {
   setPhase('placing the app on the host');
-  const { link, first } = await ctx.fleet(description, () => {}).host(choice.runner);
+  // A stop while the host is being placed ends the instance at once; the app never starts.
+  const placing = ctx.fleet(description, () => {}).host(choice.runner);
+  const stopped = new Promise<undefined>((resolve) => (s.stop.aborted ? resolve(undefined) : s.stop.addEventListener('abort', () => resolve(undefined), { once: true })));
+  const placed = await Promise.race([placing, stopped]);
+  if (!placed) return exitStatus(null, 'SIGTERM');
+  const { link, first } = placed;
   const copied = link.placed.copied;
   if (link.placed.built.length > 0) progress.report('build', { ms: link.placed.buildMs, note: first ? `built ${link.placed.built.join(', ')} on the host` : 'built by another instance of this run' });
   if (copied) {

@@ -1,7 +1,7 @@
 // What every instance of one run shares in the controller: the run, one
 // connection to its sync service, its job descriptions, and its hosts.
 import { loadJobDescription, type JobDescription } from '../../closure/job-description.ts';
-import { DEFAULT_MAX_COPIES, MAX_COPIES_PARAM } from '../../closure/copy-slots.ts';
+import { DEFAULT_MAX_COPIES, MAX_COPIES_PARAM } from '../params.ts';
 import { intParam } from '../../runenv/getters.ts';
 import type { RunEnv } from '../../runenv/runenv.ts';
 import { SyncClient } from '../../sync-service/client.ts';

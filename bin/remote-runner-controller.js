@@ -1,4 +1,4 @@
 #!/usr/bin/env node
 import { launch } from './_launch.js';
 
-await launch('../helpers/remote-runner/cli.ts');
+await launch('../helpers/remote-runner/controller/cli.ts');
