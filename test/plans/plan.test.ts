@@ -234,7 +234,7 @@ describe('the remote-runner plan', () => {
     const result = await start(await spec('nope'));
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toBe('plan: run environment: TEST_CASE: unknown test case "nope" (expected one of server-client, ok, fail, crash, stall, inspect, sleep, hostile-outputs, escape, chatty, big-outputs)');
+    expect(result.stderr).toBe('plan: run environment: TEST_CASE: unknown test case "nope" (expected one of server-client, ok, fail, crash, stall, inspect, sleep, hostile-outputs, escape, chatty, big-outputs, one-crashes)');
   });
 
   it('refuses a bad run environment with one line naming the variable', async () => {

@@ -11,6 +11,7 @@ import { hostileOutputs } from './hostile-outputs.ts';
 import { escape } from './escape.ts';
 import { chatty } from './chatty.ts';
 import { bigOutputs } from './big-outputs.ts';
+import { oneCrashes } from './one-crashes.ts';
 
 export const cases: Readonly<Record<string, Case>> = {
   'server-client': serverClient,
@@ -24,4 +25,5 @@ export const cases: Readonly<Record<string, Case>> = {
   escape,
   chatty,
   'big-outputs': bigOutputs,
+  'one-crashes': oneCrashes,
 };
