@@ -1,5 +1,7 @@
-// Builds Testground's own Go sync service once per test run. A failure here fails
-// the whole run loudly: the conformance suite never silently skips the Go peer.
+// Builds Testground's own Go sync service once per test run, and (as root) the binaries
+// scripts/testground brings up: testground v0.6.0 itself and its images' binaries, cached in
+// .cache/testground so that only the first run on a machine pays for them. A failure here
+// fails the whole run loudly: the conformance suite never silently skips the Go peer.
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -26,4 +28,13 @@ export default async function setup(project: TestProject): Promise<void> {
     throw new Error(`cannot build Testground's Go sync service (test/go-sync-peer): ${(error as Error).message}`, { cause: error });
   }
   project.provide('goSyncPeer', out);
+
+  // scripts/testground runs as root only, as do the tests that use it.
+  if (process.getuid?.() === 0) {
+    try {
+      await execa(`${root}scripts/testground`, ['build'], { stdin: 'ignore', timeout: 900_000 });
+    } catch (error) {
+      throw new Error(`cannot build testground v0.6.0 and its images' binaries (scripts/testground build): ${(error as Error).message}`, { cause: error });
+    }
+  }
 }
