@@ -1,16 +1,26 @@
-// Get a store path's closure onto a remote host: ask which paths it lacks, then
-// stream `nix-store --export` of just those into `nix-store --import` over SSH.
+// Get a store path's closure onto a remote host: ask which paths it lacks, let
+// its own substituters fill in what they can, then stream `nix-store --export`
+// of the rest into `nix-store --import` over SSH, compressed when that pays.
 import { execa } from 'execa';
 import { TgError, tail } from '../shared/error.ts';
 import { REMOTE_NIX_PATH, quoteStorePath } from '../ssh/remote-shell.ts';
 import type { SshSession } from '../ssh/session.ts';
+import { chooseCompression, ZSTD, type Compression } from './compression.ts';
 import { localClosure, narSize } from './store.ts';
+import { substituteOnHost } from './substitute.ts';
 
 /** What a copy did. */
 export interface CopyReport {
+  /** Paths in the closure. */
   closure: number;
+  /** Paths the host lacked, and this machine sent. */
   missing: number;
+  /** Paths the host's own substituters gave it. */
+  substituted: number;
+  /** Bytes that crossed the link (compressed, when it was). */
   bytes: number;
+  /** How the stream travelled, and why (for the progress line). */
+  compression: string;
   ms: number;
 }
 
@@ -27,20 +37,45 @@ export async function remoteMissing(ssh: SshSession, alias: string, paths: strin
   return paths.filter((p) => invalid.has(p));
 }
 
-// Copy the closure of `roots` to the host, sending only the paths it lacks.
+// Copy the closure of `roots` to the host: its substituters first, then only the
+// paths it still lacks, compressed when that pays on this link.
 export async function copyClosure(
   ssh: SshSession,
   alias: string,
   roots: string | string[],
-  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void } = {},
+  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void; substitute?: boolean; compress?: 'auto' | Compression['method'] } = {},
 ): Promise<CopyReport> {
   const started = performance.now();
   const closure = await localClosure(typeof roots === 'string' ? [roots] : roots, options.signal);
-  const missing = await remoteMissing(ssh, alias, closure, options.signal);
-  if (missing.length === 0) return { closure: closure.length, missing: 0, bytes: 0, ms: Math.round(performance.now() - started) };
+  let missing = await remoteMissing(ssh, alias, closure, options.signal);
+  let substituted = 0;
+  if (missing.length > 0 && options.substitute !== false) {
+    await substituteOnHost(ssh, missing, options.signal);
+    const still = await remoteMissing(ssh, alias, missing, options.signal);
+    substituted = missing.length - still.length;
+    missing = still;
+  }
+  const done = (bytes: number, compression: string): CopyReport => ({ closure: closure.length, missing: missing.length, substituted, bytes, compression, ms: Math.round(performance.now() - started) });
+  if (missing.length === 0) return done(0, 'nothing to send');
   const total = await narSize(missing, options.signal);
+  const compression =
+    options.compress === undefined || options.compress === 'auto' ? await chooseCompression(ssh, missing, total, options.signal) : { method: options.compress, note: `${options.compress === 'zstd' ? 'zstd' : 'uncompressed'} (asked for)` };
+  const bytes = await streamExport(ssh, alias, missing, total, compression.method, options);
+  return done(bytes, compression.note);
+}
 
-  const channel = await ssh.exec(`${REMOTE_NIX_PATH}; exec nix-store --import`, { ...(options.signal ? { signal: options.signal } : {}) });
+// Stream `nix-store --export` of `missing` (through zstd, or not) into the host's
+// `nix-store --import`; resolves with the bytes that crossed the link.
+async function streamExport(
+  ssh: SshSession,
+  alias: string,
+  missing: string[],
+  total: number,
+  method: Compression['method'],
+  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void },
+): Promise<number> {
+  const decompress = method === 'zstd' ? `${ZSTD.decompress} | ` : '';
+  const channel = await ssh.exec(`${REMOTE_NIX_PATH}; ${decompress}exec nix-store --import`, { ...(options.signal ? { signal: options.signal } : {}) });
   let remoteErr = '';
   channel.stderr.on('data', (d: Buffer) => (remoteErr = (remoteErr + d.toString()).slice(-4000)));
   channel.on('data', () => {});
@@ -50,30 +85,35 @@ export async function copyClosure(
   // If the import ends first (it failed, or the host went away), the export stops
   // at once instead of blocking on a pipe nobody reads.
   const stopExport = new AbortController();
-  const exported = execa('nix-store', ['--export', ...missing], {
-    cancelSignal: options.signal ? AbortSignal.any([options.signal, stopExport.signal]) : stopExport.signal,
-    reject: false,
-    stdin: 'ignore',
-    buffer: { stdout: false },
-  });
+  const stopped = options.signal ? AbortSignal.any([options.signal, stopExport.signal]) : stopExport.signal;
+  const exported = execa('nix-store', ['--export', ...missing], { cancelSignal: stopped, reject: false, stdin: 'ignore', buffer: { stdout: false } });
+  const packer = method === 'zstd' ? execa(ZSTD.compress[0]!, ZSTD.compress.slice(1), { cancelSignal: stopped, reject: false, stdin: 'pipe', buffer: { stdout: false } }) : undefined;
   void channelClosed.then(() => stopExport.abort());
-  let bytes = 0;
+  let read = 0;
+  let sent = 0;
   exported.stdout!.on('data', (chunk: Buffer) => {
-    bytes += chunk.length;
-    options.onBytes?.(bytes, total);
+    read += chunk.length;
+    options.onBytes?.(read, total);
   });
   exported.stdout!.on('error', () => {});
-  exported.stdout!.pipe(channel);
-  const local = await exported;
-  if (local.failed && !stopExport.signal.aborted) {
+  const wire = packer ? packer.stdout! : exported.stdout!;
+  if (packer) {
+    packer.stdin!.on('error', () => {});
+    exported.stdout!.pipe(packer.stdin!);
+  }
+  wire.on('data', (chunk: Buffer) => (sent += chunk.length));
+  wire.pipe(channel);
+  const [local, packed] = await Promise.all([exported, packer]);
+  const failed = local.failed ? local : packed?.failed ? packed : undefined;
+  if (failed && !stopExport.signal.aborted) {
     channel.close();
-    throw new TgError('E_COPY', `nix-store --export of ${missing.length} paths for ${alias} failed (${local.exitCode ?? local.signal}): ${tail(String(local.stderr))}`);
+    throw new TgError('E_COPY', `${failed === local ? 'nix-store --export' : 'zstd'} of ${missing.length} paths for ${alias} failed (${failed.exitCode ?? failed.signal}): ${tail(String(failed.stderr))}`);
   }
   const code = await Promise.race([remoteExit, channelClosed.then(() => null)]);
   await channelClosed;
   if (code !== 0) {
     const why = code === null ? 'the channel closed before it exited' : `exited ${code}`;
-    throw new TgError('E_COPY', `ssh ${alias}: nix-store --import ${why} after ${bytes} of ${total} bytes: ${tail(remoteErr) || 'no message'}`);
+    throw new TgError('E_COPY', `ssh ${alias}: nix-store --import ${why} after ${read} of ${total} bytes: ${tail(remoteErr) || 'no message'}`);
   }
-  return { closure: closure.length, missing: missing.length, bytes, ms: Math.round(performance.now() - started) };
+  return sent;
 }

@@ -4,6 +4,7 @@
 // there, for the whole run.
 import { HostAgent } from '../agent/host-agent.ts';
 import { jobFor, programOf, type JobDescription, type SystemJob } from '../closure/job-description.ts';
+import type { CopyReport } from '../closure/copy.ts';
 import { placeOnHost, type PlaceReport } from './place.ts';
 import type { Runner } from '../runners/runners.ts';
 import { localSystem } from '../runners/runners.ts';
@@ -45,6 +46,15 @@ export class HostFailure extends TgError {
   ) {
     super('E_REMOTE', `${alias}, ${phase}: ${(cause as Error).message}`, { cause });
   }
+}
+
+// What a copy did, after its numbers: what it sent of the closure, what the
+// host's substituters gave, and how the stream travelled.
+export function copyNote(c: CopyReport): string {
+  const parts = [c.missing === 0 && c.substituted === 0 ? `all ${c.closure} paths already present` : `of ${c.closure} in the closure`];
+  if (c.substituted > 0) parts.push(`${c.substituted} from the host's substituters`);
+  if (c.missing > 0) parts.push(c.compression);
+  return parts.join(', ');
 }
 
 export class Fleet {
@@ -136,7 +146,6 @@ export class Fleet {
     if (placed.built.length > 0) this.#options.log(`${alias} (${system}): build, in ${(placed.buildMs / 1000).toFixed(2)} s, built ${placed.built.join(', ')} on the host`);
     const c = placed.copied;
     if (!c) return;
-    const note = c.missing === 0 ? `all ${c.closure} paths already present` : `of ${c.closure} in the closure`;
-    this.#options.log(`${alias} (${system}): copy, ${c.missing} paths, ${mb(c.bytes)}, in ${(c.ms / 1000).toFixed(2)} s, ${note}`);
+    this.#options.log(`${alias} (${system}): copy, ${c.missing} paths, ${mb(c.bytes)}, in ${(c.ms / 1000).toFixed(2)} s, ${copyNote(c)}`);
   }
 }

@@ -13,7 +13,7 @@ import type { RunEnv } from '../../runenv/runenv.ts';
 import { localSystem } from '../../runners/runners.ts';
 import { TgError } from '../../shared/error.ts';
 import { exitStatus } from '../../shared/terminate.ts';
-import { HostFailure } from '../fleet.ts';
+import { HostFailure, copyNote } from '../fleet.ts';
 import { Progress } from '../progress.ts';
 import { MAX_OUTPUTS_PARAM } from '../params.ts';
 import { placedName } from '../self-placed.ts';
@@ -93,7 +93,7 @@ async function runOnHost(
   const copied = link.placed.copied;
   if (link.placed.built.length > 0) progress.report('build', { ms: link.placed.buildMs, note: first ? `built ${link.placed.built.join(', ')} on the host` : 'built by another instance of this run' });
   if (copied) {
-    const note = !first ? 'copied by another instance of this run' : copied.missing === 0 ? `all ${copied.closure} paths already present` : `of ${copied.closure} in the closure`;
+    const note = first ? copyNote(copied) : 'copied by another instance of this run';
     progress.report('copy', { ms: copied.ms, bytes: first ? copied.bytes : 0, paths: first ? copied.missing : 0, note });
   }
   setPhase('running the app');
