@@ -1,5 +1,6 @@
 // Soak: 64 instances on 4 lab hosts, five runs in a row. Zero failures, and
 // afterwards no leftover process, work dir, forward or namespace.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRunner, labDown, labExec, labUp } from '../helpers/lab.ts';
@@ -46,8 +47,12 @@ describe('soak', () => {
       expect(r.exitCode).toBe(0);
       runIds.push(r.runId);
     }
+    // The run's controller keeps its hosts (and their forwards) for 10 s after its last
+    // instance, in case more come; then nothing of the runs may be left.
+    const deadline = Date.now() + 25_000;
     for (const host of hosts) {
       expect(await workDirs(host), host).toEqual([]);
+      while ((await forwards(host)).length > 0 && Date.now() < deadline) await sleep(500);
       expect(await forwards(host), host).toEqual([]);
     }
     for (const id of runIds) expect(await processesWithEnv('TEST_RUN', id)).toEqual([]);
