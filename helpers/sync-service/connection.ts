@@ -5,7 +5,7 @@ import type { WebSocket } from 'ws';
 import { TgError } from '../shared/error.ts';
 import { goMarshal } from './go-json.ts';
 import { maxMessageBytes } from './limits.ts';
-import { Outbox, type OutboxLimits, type WriteBatch } from './outbox.ts';
+import { Outbox, type OutboxLimits, type SharedWrites } from './outbox.ts';
 import type { Log } from './limits.ts';
 
 import { parseRequest, response, subscribeFrame, subscribeFrameBytes, type Operation, type Response } from './protocol.ts';
@@ -17,11 +17,11 @@ export interface ConnectionLimits extends OutboxLimits {
 }
 
 
-// Serve one WebSocket until it closes; `raw` is its TCP socket, whose writes `batch` holds for one turn.
+// Serve one WebSocket until it closes; `raw` is its TCP socket, whose writes the shared batch holds for one turn.
 export function serveConnection(
   socket: WebSocket,
   raw: Writable,
-  batch: WriteBatch,
+  shared: SharedWrites,
   state: SyncState,
   limits: ConnectionLimits,
   log: Log,
@@ -38,7 +38,7 @@ export function serveConnection(
     for (const controller of cancellable.values()) controller.abort(reason);
     cancellable.clear();
   };
-  const outbox = new Outbox(socket, raw, batch, limits, pumpAll, (reason, detail) => {
+  const outbox = new Outbox(socket, raw, shared, limits, pumpAll, (reason, detail) => {
     log('warn', `closing connection from ${peer}: ${reason} (${detail})`);
     end(new Error(reason));
   });

@@ -20,6 +20,21 @@ export const subscriberIdAllowance = 20;
 export const hardFrameBytes = 1024 * 1024;
 
 /**
+ * Subscription messages are queued for a connection only while less than this waits in
+ * the service's own buffers; the rest waits in its topic. With many subscribers that
+ * read slower than the topic grows, the service then holds this much per connection,
+ * not half of maxQueuedBytes.
+ */
+export const subscriptionRoomBytes = 64 * 1024;
+
+/**
+ * Subscription messages are queued only while less than this waits in the service's own
+ * buffers over all connections (the kernel's socket buffers come on top); the rest wait
+ * in their topics. A queued frame takes about four times its bytes in memory.
+ */
+export const sharedQueueBytes = 64 * 1024 * 1024;
+
+/**
  * The most bytes of frames held back in one turn of the event loop, over all
  * connections, before they are written at once (see WriteBatch).
  */

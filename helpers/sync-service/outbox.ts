@@ -3,6 +3,7 @@
 // that stops reading is closed instead of being buffered for without end.
 import type { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { subscriptionRoomBytes } from './limits.ts';
 
 /** Limits of one connection's queue. */
 export interface OutboxLimits {
@@ -56,11 +57,55 @@ export class WriteBatch {
   }
 }
 
+// Bytes waiting in the service's own buffers, over all connections. Subscription messages
+// are only queued while the total is under `maxBytes`, so that many subscribers reading
+// slower than their topics grow cannot make the service hold their backlogs; connections
+// turned away are woken, in the order they came, once the total is back under half.
+export class SendBudget {
+  readonly #maxBytes: number;
+  #queued = 0;
+  #waiting = new Set<() => void>();
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  get hasRoom(): boolean {
+    return this.#queued < this.#maxBytes;
+  }
+
+  // Run `wake` once the total is back under half of maxBytes.
+  wait(wake: () => void): void {
+    this.#waiting.add(wake);
+  }
+
+  forget(wake: () => void): void {
+    this.#waiting.delete(wake);
+  }
+
+  // Count `delta` more bytes waiting; negative when they reached the kernel or were dropped.
+  adjust(delta: number): void {
+    this.#queued += delta;
+    if (delta < 0 && this.#waiting.size > 0 && this.#queued < this.#maxBytes / 2) {
+      const waiting = this.#waiting;
+      this.#waiting = new Set();
+      for (const wake of waiting) wake();
+    }
+  }
+}
+
+/** What the outboxes of one service share. */
+export interface SharedWrites {
+  batch: WriteBatch;
+  budget: SendBudget;
+}
+
 // One connection's bounded send queue, with the stall watch that closes a client that stopped reading.
 export class Outbox {
   readonly #socket: WebSocket;
   readonly #raw: Writable;
   readonly #batch: WriteBatch;
+  readonly #budget: SendBudget;
   readonly #limits: OutboxLimits;
   readonly #onRoom: () => void;
   readonly #onSlow: (reason: string, detail: string) => void;
@@ -68,30 +113,45 @@ export class Outbox {
   #stall: NodeJS.Timeout | undefined;
   #corked = false;
   #closed = false;
+  // What this connection has counted in the budget: its bufferedAmount when last looked at.
+  #counted = 0;
 
-  // `raw` is the TCP socket under `socket`, corked while `batch` holds this turn's writes.
+  // `raw` is the TCP socket under `socket`, corked while the batch holds this turn's writes.
   // `onRoom` runs when room opens again after `hasRoom` said no; `onSlow` once, when the client is dropped.
   constructor(
     socket: WebSocket,
     raw: Writable,
-    batch: WriteBatch,
+    shared: SharedWrites,
     limits: OutboxLimits,
     onRoom: () => void,
     onSlow: (reason: string, detail: string) => void,
   ) {
     this.#socket = socket;
     this.#raw = raw;
-    this.#batch = batch;
+    this.#batch = shared.batch;
+    this.#budget = shared.budget;
     this.#limits = limits;
     this.#onRoom = onRoom;
     this.#onSlow = onSlow;
   }
 
-  // Whether a subscription message may be queued now: half the queue is kept for replies.
+  // Whether a subscription message may be queued now: while less than subscriptionRoomBytes
+  // waits in our buffers for this connection (the kernel's hold the rest), never past half
+  // the queue, which is kept for replies, and while the service-wide budget has room.
   get hasRoom(): boolean {
-    const room = !this.#closed && this.#socket.readyState === this.#socket.OPEN && this.#socket.bufferedAmount < this.#limits.maxQueuedBytes / 2;
-    if (!room) this.#waitingForRoom = true;
-    return room;
+    const room =
+      !this.#closed &&
+      this.#socket.readyState === this.#socket.OPEN &&
+      this.#socket.bufferedAmount < Math.min(subscriptionRoomBytes, this.#limits.maxQueuedBytes / 2);
+    if (!room) {
+      this.#waitingForRoom = true;
+      return false;
+    }
+    if (!this.#budget.hasRoom) {
+      this.#budget.wait(this.#wake);
+      return false;
+    }
+    return true;
   }
 
   // Queue one frame; a queue past maxQueuedBytes closes the connection instead.
@@ -109,6 +169,7 @@ export class Outbox {
       this.#batch.defer(this.#flush);
     }
     this.#socket.send(text, this.#written);
+    this.#account();
     this.#batch.hold(bytes);
   }
 
@@ -117,12 +178,31 @@ export class Outbox {
     this.#closed = true;
     clearTimeout(this.#stall);
     this.#stall = undefined;
+    this.#budget.forget(this.#wake);
+    this.#budget.adjust(-this.#counted);
+    this.#counted = 0;
   }
+
+  // Bring this connection's share of the budget up to date.
+  #account(): void {
+    if (this.#closed) return;
+    const now = this.#socket.bufferedAmount;
+    if (now === this.#counted) return;
+    const delta = now - this.#counted;
+    this.#counted = now;
+    this.#budget.adjust(delta);
+  }
+
+  // The budget has room again.
+  readonly #wake = (): void => {
+    if (!this.#closed) this.#onRoom();
+  };
 
   // Let this turn's frames go, in one writev; watch for a client that stops reading.
   readonly #flush = (): void => {
     this.#corked = false;
     this.#raw.uncork();
+    this.#account();
     if (this.#closed || this.#stall || this.#socket.bufferedAmount === 0) return;
     this.#stall = setTimeout(() => {
       this.#drop('slow consumer: nothing read', `no write progress for ${this.#limits.stallTimeoutMs} ms with ${this.#socket.bufferedAmount} bytes queued`);
@@ -133,6 +213,7 @@ export class Outbox {
   // A write reached the kernel: the client is reading, at least a little.
   readonly #written = (): void => {
     if (this.#closed) return;
+    this.#account();
     if (this.#socket.bufferedAmount === 0) {
       clearTimeout(this.#stall);
       this.#stall = undefined;

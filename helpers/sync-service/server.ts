@@ -5,8 +5,8 @@ import { WebSocketServer } from 'ws';
 import { TgError } from '../shared/error.ts';
 import { serveConnection } from './connection.ts';
 import type { Log } from './limits.ts';
-import { batchBytes, defaults, hardFrameBytes } from './limits.ts';
-import { WriteBatch } from './outbox.ts';
+import { batchBytes, defaults, hardFrameBytes, sharedQueueBytes } from './limits.ts';
+import { SendBudget, WriteBatch } from './outbox.ts';
 import { SyncState, type GcOptions } from './state.ts';
 
 /** Options of startSyncService. */
@@ -62,9 +62,9 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
   // Messages over maxMessageBytes are read and answered with an error; only far larger
   // frames close the connection, so that no client can make us buffer much.
   const wss = new WebSocketServer({ server: http, maxPayload: hardFrameBytes });
-  const batch = new WriteBatch(batchBytes);
+  const shared = { batch: new WriteBatch(batchBytes), budget: new SendBudget(sharedQueueBytes) };
   wss.on('connection', (socket, req) =>
-    serveConnection(socket, req.socket, batch, state, limits, log, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
+    serveConnection(socket, req.socket, shared, state, limits, log, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
   );
   wss.on('error', (error) => log('warn', `websocket server error: ${error.message}`));
 
