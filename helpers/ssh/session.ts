@@ -371,26 +371,32 @@ function makeSession(
 
   const run: SshSession['run'] = async (command, options = {}) => {
     const { signal, stdin, maxOutputBytes = DEFAULT_MAX_OUTPUT_BYTES } = options;
-    const channel = await exec(command, signal ? { signal } : {});
     return await operation<RunResult>(signal, (op) => {
-      const stdout = collector(maxOutputBytes);
-      const stderr = collector(maxOutputBytes);
-      let code: number | null = null;
-      let exitSignal: string | null = null;
-      op.onFailure(() => stopChannel(channel));
-      channel.on('data', (chunk: Buffer) => stdout.push(chunk));
-      channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-      channel.on('exit', (exitCode: number | null, signalName?: string) => {
-        code = exitCode ?? null;
-        exitSignal = signalName ? `SIG${signalName.replace(/^SIG/, '')}` : null;
+      client.exec(command, (error, channel) => {
+        if (error) return op.reject(ended ?? new TgError('E_SSH', `${where}: cannot start ${JSON.stringify(command)}: ${error.message}`, { cause: error }));
+        if (op.settled()) return stopChannel(channel);
+        // The listeners go on in this callback: a quick command's exit status can come in
+        // the same packet as the exec's confirmation, and ssh2 emits it before any
+        // awaiting code could listen (the exit code was then lost, null).
+        const stdout = collector(maxOutputBytes);
+        const stderr = collector(maxOutputBytes);
+        let code: number | null = null;
+        let exitSignal: string | null = null;
+        op.onFailure(() => stopChannel(channel));
+        channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+        channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        channel.on('exit', (exitCode: number | null, signalName?: string) => {
+          code = exitCode ?? null;
+          exitSignal = signalName ? `SIG${signalName.replace(/^SIG/, '')}` : null;
+        });
+        channel.on('close', () => {
+          if (ended && code === null && exitSignal === null) return op.reject(ended);
+          op.resolve({ code, signal: exitSignal, stdout: stdout.text(), stderr: stderr.text() });
+        });
+        channel.on('error', (error: Error) => op.reject(new TgError('E_SSH', `${where}: ${JSON.stringify(command)}: ${error.message}`, { cause: error })));
+        if (stdin !== undefined) channel.end(stdin);
+        else channel.end();
       });
-      channel.on('close', () => {
-        if (ended && code === null && exitSignal === null) return op.reject(ended);
-        op.resolve({ code, signal: exitSignal, stdout: stdout.text(), stderr: stderr.text() });
-      });
-      channel.on('error', (error: Error) => op.reject(new TgError('E_SSH', `${where}: ${JSON.stringify(command)}: ${error.message}`, { cause: error })));
-      if (stdin !== undefined) channel.end(stdin);
-      else channel.end();
     });
   };
 
