@@ -37,16 +37,18 @@ export async function remoteMissing(ssh: SshSession, alias: string, paths: strin
   return paths.filter((p) => invalid.has(p));
 }
 
-// Copy the closure of `roots` to the host: its substituters first, then only the
-// paths it still lacks, compressed when that pays on this link.
-export async function copyClosure(
-  ssh: SshSession,
-  alias: string,
-  roots: string | string[],
-  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void; substitute?: boolean; compress?: 'auto' | Compression['method'] } = {},
-): Promise<CopyReport> {
+/** What the host still lacks of a closure, once its substituters had their turn. */
+export interface Needs {
+  closure: string[];
+  missing: string[];
+  substituted: number;
+  started: number;
+}
+
+// What the host lacks of the closure of `roots`, after asking its own substituters for it.
+export async function needsOnHost(ssh: SshSession, alias: string, roots: string[], options: { signal?: AbortSignal; substitute?: boolean } = {}): Promise<Needs> {
   const started = performance.now();
-  const closure = await localClosure(typeof roots === 'string' ? [roots] : roots, options.signal);
+  const closure = await localClosure(roots, options.signal);
   let missing = await remoteMissing(ssh, alias, closure, options.signal);
   let substituted = 0;
   if (missing.length > 0 && options.substitute !== false) {
@@ -55,13 +57,41 @@ export async function copyClosure(
     substituted = missing.length - still.length;
     missing = still;
   }
-  const done = (bytes: number, compression: string): CopyReport => ({ closure: closure.length, missing: missing.length, substituted, bytes, compression, ms: Math.round(performance.now() - started) });
-  if (missing.length === 0) return done(0, 'nothing to send');
-  const total = await narSize(missing, options.signal);
+  return { closure, missing, substituted, started };
+}
+
+// The report of a copy that sent `bytes` for `needs`.
+export function copyReport(needs: Needs, bytes: number, compression: string): CopyReport {
+  return { closure: needs.closure.length, missing: needs.missing.length, substituted: needs.substituted, bytes, compression, ms: Math.round(performance.now() - needs.started) };
+}
+
+// Copy the closure of `roots` to the host: its substituters first, then only the
+// paths it still lacks, compressed when that pays on this link.
+export async function copyClosure(
+  ssh: SshSession,
+  alias: string,
+  roots: string | string[],
+  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void; substitute?: boolean; compress?: 'auto' | Compression['method'] } = {},
+): Promise<CopyReport> {
+  const needs = await needsOnHost(ssh, alias, typeof roots === 'string' ? [roots] : roots, options);
+  return sendNeeds(ssh, alias, needs, options);
+}
+
+// Send what `needs` says the host lacks, from here.
+export async function sendNeeds(
+  ssh: SshSession,
+  alias: string,
+  needs: Needs,
+  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void; compress?: 'auto' | Compression['method'] } = {},
+): Promise<CopyReport> {
+  if (needs.missing.length === 0) return copyReport(needs, 0, 'nothing to send');
+  const total = await narSize(needs.missing, options.signal);
   const compression =
-    options.compress === undefined || options.compress === 'auto' ? await chooseCompression(ssh, missing, total, options.signal) : { method: options.compress, note: `${options.compress === 'zstd' ? 'zstd' : 'uncompressed'} (asked for)` };
-  const bytes = await streamExport(ssh, alias, missing, total, compression.method, options);
-  return done(bytes, compression.note);
+    options.compress === undefined || options.compress === 'auto'
+      ? await chooseCompression(ssh, needs.missing, total, options.signal)
+      : { method: options.compress, note: `${options.compress === 'zstd' ? 'zstd' : 'uncompressed'} (asked for)` };
+  const bytes = await streamExport(ssh, alias, needs.missing, total, compression.method, options);
+  return copyReport(needs, bytes, compression.note);
 }
 
 // Stream `nix-store --export` of `missing` (through zstd, or not) into the host's

@@ -6,6 +6,7 @@ import { HostAgent } from '../agent/host-agent.ts';
 import { jobFor, programOf, type JobDescription, type SystemJob } from '../closure/job-description.ts';
 import type { CopyReport } from '../closure/copy.ts';
 import { placeOnHost, type PlaceReport } from './place.ts';
+import { Senders } from './senders.ts';
 import type { Runner } from '../runners/runners.ts';
 import { localSystem } from '../runners/runners.ts';
 import { TgError } from '../shared/error.ts';
@@ -31,8 +32,10 @@ export interface FleetOptions {
   /** Where the embedded sync service listens here. */
   sync: { host: string; port: number };
   influxdbUrl?: string;
-  /** How many hosts may be copied to at once. */
+  /** How many hosts may be copied to from this machine at once. */
   maxCopies: number;
+  /** Let hosts that hold the job send it to the next ones (default true). */
+  fanOut?: boolean;
   /** Progress lines. */
   log(line: string): void;
 }
@@ -63,11 +66,11 @@ export class Fleet {
   readonly #sessions: SshSession[] = [];
   readonly #forwards: RemoteForward[] = [];
   readonly #agents: HostAgent[] = [];
-  #copying = 0;
-  readonly #waiting: Array<() => void> = [];
+  readonly #senders: Senders;
 
   constructor(options: FleetOptions) {
     this.#options = options;
+    this.#senders = new Senders({ maxCopies: options.maxCopies, fanOut: options.fanOut !== false, log: options.log });
   }
 
   // The host for `runner`, opened and placed on first use; `first` is true for
@@ -97,8 +100,7 @@ export class Fleet {
     try {
       const ssh = await openSsh(await resolveSshTarget(alias, { signal: AbortSignal.timeout(15_000) }), { signal: AbortSignal.timeout(30_000) });
       this.#sessions.push(ssh);
-      phase = 'waiting for a copy slot';
-      const placed = await this.#slot(() => placeOnHost({ ssh, alias, job, buildOnHost, phase: (p) => (phase = p) }));
+      const placed = await this.#place(ssh, alias, job, buildOnHost, (p) => (phase = p));
       this.#report(alias, job.system, placed);
       phase = 'forwarding the sync service';
       const sync = await ssh.forwardIn('127.0.0.1', this.#options.sync);
@@ -129,16 +131,24 @@ export class Fleet {
     }
   }
 
-  // Run `work` holding one of the fleet's copy slots.
-  async #slot<T>(work: () => Promise<T>): Promise<T> {
-    while (this.#copying >= this.#options.maxCopies) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#copying += 1;
-    try {
-      return await work();
-    } finally {
-      this.#copying -= 1;
-      this.#waiting.shift()?.();
-    }
+  // Place the job on the host; once it holds the job's closure, it may send it on.
+  async #place(ssh: SshSession, alias: string, job: SystemJob, buildOnHost: boolean, phase: (p: string) => void): Promise<PlaceReport> {
+    const key = `${job.system}\0${job.app.outPath}\0${job.agent.outPath}`;
+    const target = { ssh, alias, key, system: job.system, phase };
+    const placed = await placeOnHost({
+      ssh,
+      alias,
+      job,
+      buildOnHost,
+      phase,
+      send: (needs) => {
+        phase('waiting for a copy slot');
+        return this.#senders.send(target, needs);
+      },
+      fromHere: (work) => this.#senders.fromHere(work),
+    });
+    if (!buildOnHost) this.#senders.holds({ ssh, alias }, key);
+    return placed;
   }
 
   #report(alias: string, system: string, placed: PlaceReport): void {

@@ -4,10 +4,9 @@ import { TgError } from '../shared/error.ts';
 import { localSystem } from '../runners/runners.ts';
 import type { SshSession } from '../ssh/session.ts';
 import { buildRemote } from '../closure/build-remote.ts';
-import { copyClosure, type CopyReport } from '../closure/copy.ts';
+import { needsOnHost, type CopyReport, type Needs } from '../closure/copy.ts';
 import type { Component, SystemJob } from '../closure/job-description.ts';
 import { locallyValid, realiseLocally } from '../closure/store.ts';
-import { byteMeter } from './progress.ts';
 
 /** What placing a job on one host needs. */
 export interface HostPlacement {
@@ -17,6 +16,10 @@ export interface HostPlacement {
   /** The host's entry says `"build": "remote"`: build the app there. */
   buildOnHost: boolean;
   phase(phase: string): void;
+  /** Send what the host lacks (from here, or from a host that holds it). */
+  send(needs: Needs): Promise<CopyReport>;
+  /** Run a remote build holding one of this machine's copy slots. */
+  fromHere<T>(work: () => Promise<T>): Promise<T>;
 }
 
 /** Where the app and the agent are on the host. */
@@ -60,7 +63,7 @@ export async function placeOnHost(p: HostPlacement): Promise<PlaceReport> {
   for (const [i, plan] of plans.entries()) {
     if (plan.how !== 'build') continue;
     p.phase(`building the ${i === 0 ? 'app' : 'agent'} on the host`);
-    const result = await buildRemote(p.ssh, p.alias, plan.drvPath);
+    const result = await p.fromHere(() => buildRemote(p.ssh, p.alias, plan.drvPath));
     built.push(`${result.outPath} from ${plan.drvPath}`);
     if (i === 0) placed.app = result.outPath;
     else placed.agent = result.outPath;
@@ -68,8 +71,8 @@ export async function placeOnHost(p: HostPlacement): Promise<PlaceReport> {
   const buildMs = Math.round(performance.now() - started);
   const roots = [...(plans[0]!.how === 'copy' ? [app.outPath, ...(app.requires ?? [])] : []), ...(plans[1]!.how === 'copy' ? [agent.outPath] : [])];
   if (roots.length === 0) return { placed, built, buildMs };
-  p.phase('copying the closure');
-  const onBytes = byteMeter(`remote-runner: ${p.alias} (${p.job.system}): copying`);
-  const copied = await copyClosure(p.ssh, p.alias, roots, { onBytes });
+  p.phase('asking the host what it lacks');
+  const needs = await needsOnHost(p.ssh, p.alias, roots);
+  const copied = await p.send(needs);
   return { placed, copied, built, buildMs };
 }

@@ -6,10 +6,10 @@ import type { Writable } from 'node:stream';
 import { TgError } from '../shared/error.ts';
 import { runnerEventOf } from '../shared/progress.ts';
 import { killByEnv } from '../shared/terminate.ts';
-import { intParam, sizeParam } from '../runenv/getters.ts';
+import { boolParam, intParam, sizeParam } from '../runenv/getters.ts';
 import { runKeys } from '../sync-service/client.ts';
 import { startSyncService, type SyncService } from '../sync-service/server.ts';
-import { DEFAULT_MAX_COPIES, MAX_COPIES_PARAM, MAX_OUTPUTS_PARAM } from '../remote-runner/params.ts';
+import { DEFAULT_MAX_COPIES, FAN_OUT_PARAM, MAX_COPIES_PARAM, MAX_OUTPUTS_PARAM } from '../remote-runner/params.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES } from '../outputs/tar.ts';
 import { placedName } from '../remote-runner/self-placed.ts';
 import { buildArtifact, type Artifact } from './build.ts';
@@ -99,6 +99,7 @@ export async function runPlan(spec: RunSpec, options: RunOptions): Promise<RunRe
         sync: { host: '127.0.0.1', port: sync.port },
         ...(options.influxdbUrl ? { influxdbUrl: options.influxdbUrl } : {}),
         maxCopies: intParam({ params: first.params }, MAX_COPIES_PARAM, DEFAULT_MAX_COPIES),
+        fanOut: boolParam({ params: first.params }, FAN_OUT_PARAM, true),
         log: (line) => stderr.write(`tg-run: ${line}\n`),
       });
       stderr.write('tg-run: placing the instances on their hosts: one connection, one copy and one agent per host\n');

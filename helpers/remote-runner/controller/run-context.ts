@@ -1,8 +1,8 @@
 // What every instance of one run shares in the controller: the run, one
 // connection to its sync service, its job descriptions, and its hosts.
 import { loadJobDescription, type JobDescription } from '../../closure/job-description.ts';
-import { DEFAULT_MAX_COPIES, MAX_COPIES_PARAM } from '../params.ts';
-import { intParam } from '../../runenv/getters.ts';
+import { DEFAULT_MAX_COPIES, FAN_OUT_PARAM, MAX_COPIES_PARAM } from '../params.ts';
+import { boolParam, intParam } from '../../runenv/getters.ts';
 import type { RunEnv } from '../../runenv/runenv.ts';
 import { SyncClient } from '../../sync-service/client.ts';
 import { Fleet } from '../fleet.ts';
@@ -48,6 +48,7 @@ export class RunContext {
         sync: { host: syncService.host, port: syncService.port },
         ...(influxdbUrl ? { influxdbUrl } : {}),
         maxCopies: intParam(this.#runenv, MAX_COPIES_PARAM, DEFAULT_MAX_COPIES),
+        fanOut: boolParam(this.#runenv, FAN_OUT_PARAM, true),
         log,
       });
       this.#fleets.set(description, fleet);
