@@ -1,8 +1,9 @@
-// npm run bench [-- --quick] [-- --write] [-- --only B1,B4]
+// npm run bench [-- --quick] [-- --write] [-- --only B1,B4] (B5' quoted for the shell: --only "B5'")
 //
 // Whole-process benchmarks on lab hosts: each comparison runs its two sides
 // alternately, and the figure is the median of the per-pair ratios. Ends with the
-// table of ratios; writes BENCHMARKS.md unless --quick (--write forces it).
+// table of ratios; writes BENCHMARKS.md unless --quick or --only (a part of the
+// benchmarks would replace the whole report; --write forces it).
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +14,10 @@ import { benchFanout } from './bench/b2-fanout.ts';
 import { benchOutputs } from './bench/b3-outputs.ts';
 import { benchCopy } from './bench/b4-copy.ts';
 import { benchSync } from './bench/b5-sync.ts';
+import { benchSyncScale } from './bench/b5-sync-scale.ts';
+import { benchMemory } from './bench/b6-memory.ts';
+import { benchThousand } from './bench/b7-thousand.ts';
+import { prepareGoPlan } from './bench/go-plan.ts';
 import type { Row } from './bench/compare.ts';
 import { buildRunner, closureSize, labDown, labIsUp, labUp } from './bench/lab.ts';
 import { describeMachine } from './bench/machine.ts';
@@ -35,19 +40,42 @@ export interface Plan {
   b5Publishers: number;
   b5Subscribers: number;
   b5Messages: number;
+  b5pPairs: number;
+  b5pClients: number;
+  b5pPublishers: number;
+  /** Bound of one run's pub/sub in B5', in ms. */
+  b5pBoundMs: number;
+  b6Instances: number;
+  /** Runs of each path in B6. */
+  b6Runs: number;
+  /** How long each instance of B6 and B7 sleeps: long enough for every one of them to be alive at once. */
+  b6SleepSecs: number;
+  /** B6 also runs tg-run as the runner on warm hosts, to show what the copies leave in its memory. */
+  b6Warm: boolean;
+  /** Fresh lab hosts for every run of B6 and B7 (quick: the hosts as the run before left them). */
+  b6Fresh: boolean;
+  b7Instances: number;
+  b7SleepSecs: number;
+  /** B7's run is stopped after this long, in ms. */
+  b7BoundMs: number;
 }
 
 const MB = 1e6;
 const full: Plan = {
   b1Pairs: 5, b2Pairs: 2, b2Instances: 16, b3Pairs: 3, b3Files: 5000, b3BigBytes: 200 * MB,
   b4Pairs: 3, b4Bytes: 200 * MB, b5Pairs: 5, b5Clients: 1000, b5Publishers: 10, b5Subscribers: 10, b5Messages: 1000,
+  b5pPairs: 5, b5pClients: 10_000, b5pPublishers: 100, b5pBoundMs: 600_000,
+  b6Instances: 256, b6Runs: 2, b6SleepSecs: 15, b6Warm: true, b6Fresh: true, b7Instances: 1000, b7SleepSecs: 30, b7BoundMs: 600_000,
 };
 const quick: Plan = {
   b1Pairs: 2, b2Pairs: 1, b2Instances: 16, b3Pairs: 1, b3Files: 1000, b3BigBytes: 50 * MB,
   b4Pairs: 1, b4Bytes: 50 * MB, b5Pairs: 1, b5Clients: 1000, b5Publishers: 10, b5Subscribers: 10, b5Messages: 1000,
+  b5pPairs: 2, b5pClients: 1000, b5pPublishers: 100, b5pBoundMs: 120_000,
+  b6Instances: 32, b6Runs: 1, b6SleepSecs: 4, b6Warm: false, b6Fresh: false, b7Instances: 64, b7SleepSecs: 5, b7BoundMs: 120_000,
 };
 
 const HOSTS = 4;
+const ALL = ['B1', 'B2', 'B3', 'B4', 'B5', "B5'", 'B6', 'B7'];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -55,8 +83,10 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench [-- --quick] [-- --write] [-- --dirty] [-- --only B1,B2,B3,B4,B5] [-- --results <file.json>]\n' +
+      `usage: npm run bench [-- --quick] [-- --write] [-- --dirty] [-- --only ${ALL.join(',')}] [-- --results <file.json>]\n` +
+        '       (quote B5\' for the shell: --only "B5\'")\n' +
         '       (builds and measures the committed HEAD; --dirty: the working tree as it is)\n' +
+        '       (writes BENCHMARKS.md after a full run of every benchmark; --write: after any run)\n' +
         '       npm run bench -- --render <file.json>   (write BENCHMARKS.md again from saved results)\n',
     );
     return 0;
@@ -70,7 +100,9 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('the benchmarks use lab hosts (scripts/lab), which need root');
   const mode = values.quick ? 'quick' : 'full';
   const plan = values.quick ? quick : full;
-  const only = new Set((values.only ?? 'B1,B2,B3,B4,B5').split(',').map((s) => s.trim().toUpperCase()));
+  const only = new Set((values.only ?? ALL.join(',')).split(',').map((s) => s.trim().toUpperCase()));
+  const unknown = [...only].filter((id) => !ALL.includes(id));
+  if (unknown.length > 0) throw new Error(`--only: expected some of ${ALL.join(',')}, got ${unknown.join(',')}`);
   const machine = await describeMachine();
   log(`${mode} run on ${machine.nproc} cores, ${machine.memoryGiB} GiB: ${[...only].join(', ')}`);
 
@@ -94,6 +126,12 @@ async function main(): Promise<number> {
       const b5 = await benchSync(`${build.tools}/bin/sync-service`, plan.b5Pairs, size);
       rows.push(...b5.rows);
       findings.b5 = b5.cpu;
+    }
+    if (only.has("B5'")) {
+      const size = { clients: plan.b5pClients, publishers: plan.b5pPublishers, pubsubBoundMs: plan.b5pBoundMs };
+      const b5p = await benchSyncScale(`${build.tools}/bin/sync-service`, plan.b5pPairs, size);
+      rows.push(b5p.row);
+      findings.b5p = b5p.profile;
     }
     if (['B1', 'B3', 'B4'].some((b) => only.has(b))) {
       log('taking the lab (waits while another user holds it)');
@@ -126,17 +164,33 @@ async function main(): Promise<number> {
       rows.push(b2.row);
       findings.b2 = b2.profile;
     }
+    if (only.has('B6') || only.has('B7')) {
+      log('building examples/go-plan (exec:go needs no build here; its Nix artifact does)');
+      const goPlan = await prepareGoPlan(build);
+      const hosts = Array.from({ length: HOSTS }, (_, i) => `lab-h${i + 1}`);
+      if (!plan.b6Fresh && !labIsUp()) await labUp(HOSTS);
+      if (only.has('B6')) {
+        const b6 = await benchMemory(build, goPlan, { instances: plan.b6Instances, runs: plan.b6Runs, sleepSecs: plan.b6SleepSecs, warm: plan.b6Warm, fresh: plan.b6Fresh, hosts });
+        rows.push(...b6.rows);
+        findings.b6 = b6.profile;
+      }
+      if (only.has('B7')) {
+        const b7 = await benchThousand(build, goPlan, { instances: plan.b7Instances, sleepSecs: plan.b7SleepSecs, boundMs: plan.b7BoundMs, fresh: plan.b6Fresh, hosts });
+        rows.push(b7.row);
+        findings.b7 = b7.profile;
+      }
+    }
   } finally {
     if (labIsUp()) await labDown();
     await cleanupTemps();
   }
 
-  const order = ['B1', 'B2', 'B3', 'B4', 'B5'];
-  rows.sort((a, b) => order.indexOf(a.id.slice(0, 2)) - order.indexOf(b.id.slice(0, 2)));
+  const benchOf = (row: Row) => ALL.indexOf(row.id.split(' ')[0]!);
+  rows.sort((a, b) => benchOf(a) - benchOf(b));
   const seconds = elapsedS();
   const report: ReportInput = { machine, mode, plan, rows, findings, seconds, date: new Date().toISOString().slice(0, 10), source };
   if (values.results) await writeFile(values.results, JSON.stringify(report, null, 1));
-  if (!values.quick || values.write) {
+  if ((!values.quick && !values.only) || values.write) {
     const file = join(repoRoot, 'BENCHMARKS.md');
     await writeFile(file, renderReport(report));
     log(`wrote ${file}`);

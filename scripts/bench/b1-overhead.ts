@@ -6,7 +6,7 @@ import { resolveSshTarget } from '../../helpers/ssh/ssh-config.ts';
 import { alternate, pairRatios, type Row } from './compare.ts';
 import { instanceEnv, runOne, type InstanceRun } from './instance.ts';
 import type { Build } from './lab.ts';
-import { NODELAY_NODE_OPTIONS, bundleEffect, coldConnect, noDelayEffect } from './proposals.ts';
+import { NODELAY_NODE_OPTIONS, coldConnect, noDelayEffect, startTimes } from './proposals.ts';
 import { log, median, nixEnv } from './util.ts';
 
 /** Where one instance's time goes, in ms. */
@@ -17,13 +17,14 @@ export interface B1Profile {
   baselineSteps: Record<string, number>;
   /** Single measurements of the parts. */
   parts: Record<string, number>;
-  /** The same code with TCP_NODELAY on the SSH socket, and with its dependencies bundled. */
+  /** The same code with TCP_NODELAY on the SSH socket. */
   noDelay: Awaited<ReturnType<typeof noDelayEffect>>;
   /** Whole runs of ours, as built and with TCP_NODELAY preloaded into the runner, alternately. */
   noDelayRuns: { now: number[]; noDelay: number[] };
   /** The runner's first remote steps in a fresh process. */
   cold: Record<string, number>;
-  bundle: Awaited<ReturnType<typeof bundleEffect>>;
+  /** The starts of the instance's process and of the run's controller, each alone. */
+  starts: Awaited<ReturnType<typeof startTimes>>;
 }
 
 const phaseOf = (line: string): string | undefined => /^remote-runner: \S+ \([^)]*\): (\w+)/.exec(line)?.[1];
@@ -140,7 +141,7 @@ export async function benchOverhead(build: Build, syncPort: number, pairs: numbe
   log('B1: profiling the parts');
   const parts = await profileParts(build, host, syncPort);
   const noDelay = await noDelayEffect(host);
-  const bundle = await bundleEffect(build.node, build.runner);
+  const starts = await startTimes(build.runner, build.tools);
   const cold = await coldConnect(build.node, host, [build.plan, build.agent]);
   const [now, withNoDelay] = await alternate('B1 ours as built / ours with TCP_NODELAY', Math.max(3, Math.ceil(pairs / 2)), [
     async () => (await runOne('ours', o)).ms,
@@ -159,6 +160,6 @@ export async function benchOverhead(build: Build, syncPort: number, pairs: numbe
       goal: { op: '<=', value: 0.5 },
       remarks: [],
     },
-    profile: { ours: timeline, baselineSteps, parts, noDelay, bundle, noDelayRuns: { now: now!, noDelay: withNoDelay! }, cold },
+    profile: { ours: timeline, baselineSteps, parts, noDelay, starts, noDelayRuns: { now: now!, noDelay: withNoDelay! }, cold },
   };
 }

@@ -1,77 +1,51 @@
-// B2: fan-out. N instances of `ok` on 4 lab hosts with cold stores, started by tg-run
-// (local:exec without a daemon) for both sides: ours is the built remote-runner, the
-// baseline an artifact whose bin/remote-runner is the prototype's flow (baseline.sh).
+// B2: fan-out. N instances of `ok` on 4 lab hosts with cold stores, started by the
+// build's tg-run (local:exec without a daemon) for both sides: ours is the built Nix
+// artifact (a Go remote-runner per instance, handing its instance to the run's one
+// controller), the baseline an artifact whose bin/remote-runner is the prototype's
+// flow (baseline.sh).
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { JOB_FILE } from '../../helpers/closure/job-description.ts';
 import { alternate, pairRatios, type Row } from './compare.ts';
 import { labUp, type Build } from './lab.ts';
-import { baselineScript, log, median, repoRoot, tempDir } from './util.ts';
+import type { RunMemory } from './run-sampler.ts';
+import { phaseMedians, runTgRun, type TgRun } from './tg-run.ts';
+import { baselineScript, log, median, tempDir } from './util.ts';
 
-/** One tg-run: its wall time, how many instances succeeded, and the CPU the machine spent. */
-interface FanoutRun {
-  ms: number;
-  succeeded: number;
-  summary: string;
-  /** Busy CPU seconds of the whole machine (every lab host included) during the run. */
-  cpuBusyS: number;
-}
-
-/** Where a B2 run's time went: per-instance medians of each phase, and the machine's CPU. */
+/** Where a B2 run's time went: per-instance medians of each phase, the machine's CPU, and the CPU of each kind of process. */
 export interface B2Profile {
   ours: Record<string, number>;
   baseline: Record<string, number>;
   cpu: { ours: number[]; baseline: number[]; capacityS: { ours: number[]; baseline: number[] } };
+  /** CPU seconds by kind of process, here and on the hosts, one entry per run. */
+  byKind: { ours: Array<RunMemory['cpuS']>; baseline: Array<RunMemory['cpuS']> };
+  /** Our copies to each host, every run: what they sent and how (the note of the copy line). */
+  copies: HostCopy[];
 }
 
-// Busy and total CPU time of the machine so far, in seconds (from /proc/stat).
-async function cpuTimes(): Promise<{ busy: number; all: number }> {
-  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
-  const hz = 100;
-  return { busy: (user + nice + system + irq + softirq + steal) / hz, all: (user + nice + system + idle + iowait + irq + softirq + steal) / hz };
+/** One host's copy, from its progress line. */
+export interface HostCopy {
+  host: string;
+  mb: number;
+  s: number;
+  /** How the stream travelled and why: "uncompressed (trial of …)", "zstd (link … MB/s)", … */
+  note: string;
 }
 
-// Medians of tg-run's per-instance DURATION, COPY and RUN columns (seconds in, ms out).
-function phaseMedians(summary: string): Record<string, number> {
-  const lines = summary.split('\n');
-  const head = lines[0]?.split(/\s{2,}/) ?? [];
-  const out: Record<string, number> = {};
-  for (const col of ['DURATION', 'COPY', 'RUN', 'PULL']) {
-    const c = head.indexOf(col);
-    if (c < 0) continue;
-    const values = lines.slice(1).map((l) => l.split(/\s{2,}/)[c]).filter((v): v is string => !!v && /^[\d.]+s$/.test(v)).map((v) => Number(v.slice(0, -1)) * 1000);
-    if (values.length) out[col.toLowerCase()] = median(values);
+// The copy lines of a run's output: "remote-runner: lab-h1 (x86_64-linux): copy, 3 paths, 102.8 MB, in 6.22 s, of 3 in the closure, <note>".
+function copyLines(output: string): HostCopy[] {
+  const copies: HostCopy[] = [];
+  for (const m of output.matchAll(/remote-runner: (\S+) \([^)]*\): copy, [1-9]\d* paths, ([\d.]+) MB, in ([\d.]+) s, of \d+ in the closure, (.*)$/gm)) {
+    copies.push({ host: m[1]!, mb: Number(m[2]), s: Number(m[3]), note: m[4]!.trim() });
   }
-  return out;
+  return copies;
 }
 
-// The instances that succeeded, from tg-run's count line ("16 instances: 15 success, 1 failure").
-function successes(output: string): number {
-  const line = /^\d+ instances?: .*$/m.exec(output)?.[0] ?? '';
-  return Number(/(\d+) success/.exec(line)?.[1] ?? 0);
-}
-
-async function tgRun(useBuild: string, instances: number, hosts: string[]): Promise<FanoutRun & { capacityS: number }> {
+async function tgRun(build: Build, useBuild: string, instances: number, hosts: string[]): Promise<TgRun> {
   const outputs = await tempDir('fanout');
   const runners = JSON.stringify(hosts.map((name) => ({ name, arch: 'x86_64-linux' })));
   const args = ['single', '--plan', '.', '--testcase', 'ok', '--instances', String(instances), '--use-build', useBuild, '--outputs-dir', outputs, '--timeout', '300s', '--test-param', `remote-runners=${runners}`];
-  const c0 = await cpuTimes();
-  const t0 = performance.now();
-  const r = await execa('node', [join(repoRoot, 'bin/tg-run.js'), ...args], { cwd: repoRoot, env: { PATH: process.env.PATH! }, extendEnv: false, reject: false, stdin: 'ignore', timeout: 400_000 });
-  const ms = performance.now() - t0;
-  const c1 = await cpuTimes();
-  const stdout = String(r.stdout);
-  const header = stdout.split('\n').findIndex((l) => l.startsWith('INSTANCE'));
-  const summary = header < 0 ? '' : stdout.split('\n').slice(header).join('\n');
-  return {
-    ms,
-    succeeded: successes(`${stdout}\n${String(r.stderr)}`),
-    summary: summary || String(r.stderr).split('\n').slice(-10).join('\n'),
-    cpuBusyS: c1.busy - c0.busy,
-    capacityS: c1.all - c0.all,
-  };
+  return runTgRun({ tgRun: `${build.tools}/bin/tg-run`, args, env: { PATH: process.env.PATH! }, hosts, instances, boundMs: 400_000, scanEvery: 1 });
 }
 
 // An artifact dir whose bin/remote-runner runs the prototype's flow, hosts round robin;
@@ -110,14 +84,20 @@ export async function benchFanout(build: Build, pairs: number, instances: number
   const baselineDirs: string[] = [];
   const oursPhases: Array<Record<string, number>> = [];
   const cpu: B2Profile['cpu'] = { ours: [], baseline: [], capacityS: { ours: [], baseline: [] } };
+  const byKind: B2Profile['byKind'] = { ours: [], baseline: [] };
+  const copies: HostCopy[] = [];
   const side = (name: 'baseline' | 'ours') => async (): Promise<number> => {
     await labUp(hostCount);
     const useBuild = name === 'ours' ? build.runner : await baselineArtifact(build, hosts);
     if (name === 'baseline') baselineDirs.push(useBuild);
-    const run = await tgRun(useBuild, instances, hosts);
+    const run = await tgRun(build, useBuild, instances, hosts);
     cpu[name].push(run.cpuBusyS);
     cpu.capacityS[name].push(run.capacityS);
-    if (name === 'ours') oursPhases.push(phaseMedians(run.summary));
+    byKind[name].push(run.memory.cpuS);
+    if (name === 'ours') {
+      oursPhases.push(phaseMedians(run.summary));
+      copies.push(...copyLines(run.stderr));
+    }
     if (run.succeeded !== instances) {
       const note = `${name}: ${run.succeeded} of ${instances} instances succeeded in one run`;
       // A side with no instance that worked has measured nothing; ours must have them all.
@@ -135,12 +115,12 @@ export async function benchFanout(build: Build, pairs: number, instances: number
     what: `${instances} instances on ${hostCount} hosts, cold stores`,
     ratioIs: 'ours / baseline (time)',
     baselineLabel: 'prototype flow',
-    oursLabel: 'tg-run + remote-runner',
+    oursLabel: 'tg-run + remote-runner + controller',
     baseline: baseline!,
     ours: ours!,
     ratios: pairRatios(ours!, baseline!),
     goal: { op: '<=', value: 0.25 },
     remarks,
   };
-  return { row, profile: { ours: oursProfile, baseline: await stepMedians(baselineDirs), cpu } };
+  return { row, profile: { ours: oursProfile, baseline: await stepMedians(baselineDirs), cpu, byKind, copies } };
 }

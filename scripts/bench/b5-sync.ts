@@ -11,8 +11,11 @@ import { log, must, repoRoot } from './util.ts';
 
 const goPeer = join(repoRoot, '.cache/bin/go-sync-peer');
 
-interface Service {
+/** A service under test, its own process. */
+export interface Service {
   url: string;
+  /** Its process id, for /proc. */
+  pid: number;
   /** User + system CPU time the service has used so far, in ms. */
   cpuMs(): number;
   stop(): Promise<void>;
@@ -32,7 +35,7 @@ function cpuOf(pid: number): number {
 }
 
 // Start a service that prints its ws:// URL as its first line.
-async function startService(command: string, args: string[]): Promise<Service> {
+export async function startService(command: string, args: string[]): Promise<Service> {
   const child: ResultPromise = execa(command, args, { reject: false, stdin: 'ignore', stderr: 'ignore', cwd: repoRoot, timeout: 1_800_000 });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${command}: no URL within 30 s`)), 30_000);
@@ -45,6 +48,7 @@ async function startService(command: string, args: string[]): Promise<Service> {
   const pid = child.pid!;
   return {
     url,
+    pid,
     cpuMs: () => cpuOf(pid),
     async stop() {
       child.kill('SIGTERM');
@@ -55,7 +59,7 @@ async function startService(command: string, args: string[]): Promise<Service> {
 
 // The Go service as the tests build it (test/global-setup.ts); built here only from
 // the local module cache, never from the network.
-async function ensureGoPeer(): Promise<string> {
+export async function ensureGoPeer(): Promise<string> {
   try {
     await access(goPeer);
     return goPeer;

@@ -20,6 +20,8 @@ export interface Build {
   tools: string;
   /** The commit built, with "+ uncommitted changes" when built from the working tree. */
   source: string;
+  /** The flake it was built from (the commit, or the working tree), for plans that build on this one. */
+  flakeRef: string;
 }
 
 // True from the moment we hold the lab's lock until labDown(): only then may we take it down.
@@ -58,13 +60,15 @@ export async function onHost(host: string, script: string, timeoutMs = 120_000):
 export async function buildRunner(options: { dirty?: boolean } = {}): Promise<Build> {
   let stdout: string;
   const rev = (await must('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot })).stdout.trim();
+  const tree = `git+file://${repoRoot.replace(/\/$/, '')}`;
+  let flakeRef = tree;
   if (options.dirty) {
     ({ stdout } = await must(join(repoRoot, 'scripts/nix-build'), ['remote-runner'], { cwd: repoRoot, timeout: 900_000 }));
   } else {
     const full = (await must('git', ['rev-parse', 'HEAD'], { cwd: repoRoot })).stdout.trim();
     const offline = (await must(join(repoRoot, 'scripts/nix-build'), ['--offline-args'], { cwd: repoRoot })).stdout.trim().split(/\s+/);
-    const flake = `git+file://${repoRoot.replace(/\/$/, '')}?rev=${full}#remote-runner`;
-    ({ stdout } = await must('nix', ['build', flake, '--json', '--no-link', ...offline], { cwd: repoRoot, env: nixEnv, timeout: 900_000 }));
+    flakeRef = `${tree}?rev=${full}`;
+    ({ stdout } = await must('nix', ['build', `${flakeRef}#remote-runner`, '--json', '--no-link', ...offline], { cwd: repoRoot, env: nixEnv, timeout: 900_000 }));
   }
   const runner = (JSON.parse(stdout) as Array<{ outputs: { out: string } }>)[0]!.outputs.out;
   const jobFile = `${runner}/${JOB_FILE}`;
@@ -75,7 +79,7 @@ export async function buildRunner(options: { dirty?: boolean } = {}): Promise<Bu
   if (!node) throw new Error(`cannot find node in ${programOf(job.app)}`);
   const tools = /(\/nix\/store\/[^/\s]+)\/lib\/remote-runner\//.exec(await readFile(`${runner}/bin/remote-runner`, 'utf8'))?.[1];
   if (!tools) throw new Error(`cannot find the package in ${runner}/bin/remote-runner`);
-  return { runner, plan, agent, node, tools, source: options.dirty ? `${rev} + uncommitted changes` : rev };
+  return { runner, plan, agent, node, tools, source: options.dirty ? `${rev} + uncommitted changes` : rev, flakeRef };
 }
 
 /** A closure in the local store: how many paths, and their NAR bytes. */

@@ -4,7 +4,6 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { build as esbuild } from 'esbuild';
 import { execa } from 'execa';
-import { JOB_FILE } from '../../helpers/closure/job-description.ts';
 import { openSsh } from '../../helpers/ssh/session.ts';
 import { resolveSshTarget } from '../../helpers/ssh/ssh-config.ts';
 import { median, must, nixEnv, repoRoot, tempDir } from './util.ts';
@@ -78,39 +77,22 @@ export async function noDelayEffect(host: string): Promise<{ now: NoDelayTimes; 
   return { now, noDelay };
 }
 
-// The runner's start until it rejects an empty environment: the packaged bin, and the
-// same entry (HEAD's source) bundled by esbuild with its dependencies inside, given
-// the same job description as the packaged bin gives itself.
-export async function bundleEffect(node: string, runner: string): Promise<{ packaged: number; bundled: number }> {
-  const dir = await tempDir('bundle');
-  await must('sh', ['-c', `git -C '${repoRoot}' archive HEAD bin helpers plans package.json | tar -x -C '${dir}'`]);
-  const entry = join(dir, 'entry.ts');
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(entry, "import { runMain } from './helpers/shared/cli.ts';\nimport { main } from './helpers/remote-runner/cli.ts';\n\nawait runMain(() => main());\n");
-  const outfile = join(dir, 'remote-runner.mjs');
-  await esbuild({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'error',
-    nodePaths: [join(repoRoot, 'node_modules')],
-    external: ['*.node'],
-    banner: { js: BANNER },
-  });
-  const start = async (command: string, args: string[]): Promise<number> => {
+// The starts of the two processes a one-instance run starts here, each until it refuses
+// to go on (medians of 5): the instance's own (the Go remote-runner, refusing an
+// environment without TEST_RUN) and the run's controller (node with its bundle, refusing
+// a command line without --socket), which the first instance of every run starts.
+export async function startTimes(runner: string, tools: string): Promise<{ runner: number; controller: number }> {
+  const start = async (command: string, refusal: RegExp): Promise<number> => {
     const times: number[] = [];
     for (let i = 0; i < 5; i++) {
       const t0 = performance.now();
-      const r = await execa(command, args, { env: { PATH: process.env.PATH! }, extendEnv: false, reject: false, stdin: 'ignore', timeout: 60_000 });
+      const r = await execa(command, [], { env: { PATH: process.env.PATH! }, extendEnv: false, reject: false, stdin: 'ignore', timeout: 60_000 });
       times.push(performance.now() - t0);
-      if (!/run environment/.test(String(r.stderr))) throw new Error(`${command} ${args.join(' ')} did not reject the empty environment: ${String(r.stderr).slice(-300)}`);
+      if (!refusal.test(String(r.stderr))) throw new Error(`${command} did not refuse as expected: ${String(r.stderr).slice(-300)}`);
     }
     return median(times);
   };
-  return { packaged: await start(`${runner}/bin/remote-runner`, []), bundled: await start(node, [outfile, '--job', `${runner}/${JOB_FILE}`]) };
+  return { runner: await start(`${runner}/bin/remote-runner`, /TEST_RUN is not set/), controller: await start(`${tools}/bin/remote-runner-controller`, /--socket is required/) };
 }
 
 // The runner's first remote steps in a fresh node process (cold JIT), each timed; `roots`

@@ -6,7 +6,11 @@ import type { LocalTarProfile, PullProfile, PullVariants } from './b3-outputs.ts
 import type { CopyProfile } from './b4-copy.ts';
 import type { ClosureSize } from './lab.ts';
 import type { SyncCpu } from './b5-sync.ts';
+import type { B6Profile } from './b6-memory.ts';
+import type { B7Profile } from './b7-thousand.ts';
+import { runMs, scalePhases, type ScalePhaseName, type ScaleProfile, type ScaleRun } from './b5-sync-scale.ts';
 import { met, ratioOf, type Row } from './compare.ts';
+import { b2Gap, b2KindsTable, scaleGap, scaleMethod, scaleSections } from './report-scale.ts';
 import type { Machine } from './machine.ts';
 import { markdownTable, samplesTable } from './table.ts';
 import { fmtMs, fmtRatio, median } from './util.ts';
@@ -22,6 +26,9 @@ export interface Findings {
   b3Variants?: PullVariants;
   b4?: CopyProfile;
   b5?: SyncCpu;
+  b5p?: ScaleProfile;
+  b6?: B6Profile;
+  b7?: B7Profile;
 }
 
 export interface ReportInput {
@@ -46,7 +53,7 @@ export function renderReport(input: ReportInput): string {
   out.push('# Benchmarks', '');
   out.push(
     `Made by \`npm run bench\` (${input.mode} run of ${input.source}, ${Math.round(input.seconds)} s, ${input.date}). ` +
-      'Every figure below is a whole-process wall time on lab hosts (`scripts/lab`): network namespaces with their own `/nix` and sshd, ' +
+      'Every figure below is a whole-process wall time (B6 and B7: also resident sets) on lab hosts (`scripts/lab`): network namespaces with their own `/nix` and sshd, ' +
       'on this one machine, so the "network" is a veth pair and every process of both sides shares the same cores.',
     '',
   );
@@ -67,7 +74,8 @@ export function renderReport(input: ReportInput): string {
   out.push('## Results', '');
   out.push(
     'Ratios are ours over the baseline for times (lower is better) and ours over the baseline for throughputs (higher is better); ' +
-      'each is the median of the per-pair ratios, so it need not equal the ratio of the two medians.',
+      'each is the median of the per-pair ratios, so it need not equal the ratio of the two medians. ' +
+      'B6 and B7 have no baseline: their figure is a value (MB of RSS per instance; the share of instances that succeeded), as the column "ratio is" says, and their "ours" median is the wall time of a run.',
     '',
     markdownTable(rows),
     '',
@@ -80,7 +88,9 @@ export function renderReport(input: ReportInput): string {
   for (const row of rows) for (const remark of row.remarks) out.push(`- ${row.id}: ${remark}`);
   out.push('', '<details><summary>Every pair</summary>', '', samplesTable(rows), '', '</details>', '');
   out.push(...profileSection(rows, findings));
-  out.push(...gapsSection(rows, findings));
+  if (findings.b5p) out.push(...b5pSection(findings.b5p, machine));
+  out.push(...scaleSections(findings.b6, findings.b7));
+  out.push(...gapsSection(rows, findings, machine));
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
 }
 
@@ -106,10 +116,11 @@ function methodSection(plan: Plan, f: Findings): string[] {
       '`scp -r host:<dir>/* $TEST_OUTPUTS_PATH`; `ssh host rm -r <dir>`. Every `ssh` is a new connection, as in the prototype. ' +
       'It takes its host from the caller (B1) or from an flock\'ed counter, round robin (B2), where the prototype asked its Go choose-server.',
     `- **B1** (${plan.b1Pairs} pairs): one instance of the plan case \`ok\` on lab-h1, whose store already holds the closure. ` +
-      'Ours is `<runner out>/bin/remote-runner` started with the exact local:exec environment (as tg-run builds it) and an in-process sync service; ' +
+      'Ours is `<runner out>/bin/remote-runner` (the Go process, which, as the only instance of its run, starts the run\'s controller) started with the exact local:exec environment (as tg-run builds it) and an in-process sync service; ' +
       'the baseline gets the same environment and the same sync service. Both must exit 0 with outputs.',
-    `- **B2** (${plan.b2Pairs} pair${plan.b2Pairs === 1 ? '' : 's'}): ${plan.b2Instances} instances of \`ok\` on 4 hosts, round robin, started by \`tg-run single --use-build\` for both sides ` +
-      '(ours: the runner\'s out path; baseline: an artifact whose `bin/remote-runner` runs `baseline.sh`). ' +
+    `- **B2** (${plan.b2Pairs} pair${plan.b2Pairs === 1 ? '' : 's'}): ${plan.b2Instances} instances of \`ok\` on 4 hosts, round robin, started by the build's own tg-run (\`<package>/bin/tg-run single --use-build\`) for both sides ` +
+      '(ours: the runner\'s Nix artifact, whose `bin/remote-runner` is the Go process that hands its instance to the run\'s one controller, which opens each host once: one connection, one placement, one agent; ' +
+      'baseline: an artifact whose `bin/remote-runner` runs `baseline.sh`). ' +
       `A fresh \`labUp(4)\` (empty stores) precedes each side's run. Ours puts ${closureText(f)} on each host; the baseline copies the app's closure.`,
     `- **B3** (${plan.b3Pairs} pair${plan.b3Pairs === 1 ? '' : 's'}): pull an outputs dir from lab-h2: ${plan.b3Files} files of 0.2–4 KiB in dirs of 100, and, separately, one file of ${plan.b3BigBytes / 1e6} MB. ` +
       'Ours measures our transport directly, as a whole process: resolve the alias (`ssh -G`), connect with ssh2, run `<agent>/bin/remote-agent pack <dir>` on the host onto an exec channel ' +
@@ -120,7 +131,9 @@ function methodSection(plan: Plan, f: Findings): string[] {
     `- **B5** (${plan.b5Pairs} pair${plan.b5Pairs === 1 ? '' : 's'}): our sync service (the build's \`bin/sync-service\`) and Testground's Go service v0.1.0 (\`test/go-sync-peer\`), each its own process, under one load script with raw \`ws\` clients in the benchmark process: ` +
       `${plan.b5Clients} clients connect (100 handshakes at a time), \`signal_entry\` and wait on a barrier for all; then ${plan.b5Subscribers} subscribers and ${plan.b5Publishers} publishers × ${plan.b5Messages} messages on one topic (up to 64 unanswered publishes per publisher), ` +
       'timed until every subscriber holds every message.',
-    '- `npm run bench -- --quick` runs fewer pairs and smaller sizes and prints the table without writing this file (`--write` writes it anyway).',
+    ...(f.b5p ? [b5pMethod(f.b5p)] : []),
+    ...scaleMethod(f.b6, f.b7),
+    '- `npm run bench -- --quick` runs fewer pairs and smaller sizes and prints the table without writing this file, as does `--only` (`--write` writes it anyway).',
     '',
   ];
 }
@@ -160,7 +173,10 @@ function profileSection(rows: Row[], f: Findings): string[] {
     for (const [name, ms] of Object.entries(b1.parts)) out.push(`| ${name} | ${fmtMs(ms)} |`);
     out.push(
       '',
-      'Two changes measured on the same code (ssh2 on lab-h1; the runner started with an empty environment, so it loads everything and stops)' +
+      `The two processes a one-instance run starts here, each alone until it refuses to go on (medians of 5): the instance's process (the Go remote-runner) ${fmtMs(b1.starts.runner)}; ` +
+        `the run's controller (node and its bundle), which the first instance of every run starts, ${fmtMs(b1.starts.controller)}.`,
+      '',
+      'A change measured on the same code (ssh2 on lab-h1)' +
         (nagleFixed(b1) ? '. The build measured here already connects with TCP_NODELAY, so those rows agree:' : ':'),
       '',
       '| | now | changed | change |',
@@ -168,7 +184,6 @@ function profileSection(rows: Row[], f: Findings): string[] {
       `| ssh -G + openSsh connect | ${fmtMs(b1.noDelay.now.connect)} | ${fmtMs(b1.noDelay.noDelay.connect)} | TCP_NODELAY on the SSH socket |`,
       `| exec round trip (\`run('true')\`) on an open connection | ${fmtMs(b1.noDelay.now.roundTrip)} | ${fmtMs(b1.noDelay.noDelay.roundTrip)} | TCP_NODELAY on the SSH socket |`,
       `| forwardIn on an open connection | ${fmtMs(b1.noDelay.now.forward)} | ${fmtMs(b1.noDelay.noDelay.forward)} | TCP_NODELAY on the SSH socket |`,
-      `| remote-runner start | ${fmtMs(b1.bundle.packaged)} | ${fmtMs(b1.bundle.bundled)} | dependencies bundled into the bin |`,
       ...(nagleFixed(b1)
         ? []
         : [`| whole B1 run of ours (median of ${b1.noDelayRuns.now.length}, alternating) | ${fmtMs(median(b1.noDelayRuns.now))} | ${fmtMs(median(b1.noDelayRuns.noDelay))} | TCP_NODELAY preloaded into the runner (\`NODE_OPTIONS=--import=data:…\`) |`]),
@@ -197,6 +212,7 @@ function profileSection(rows: Row[], f: Findings): string[] {
       `CPU of the whole machine (lab hosts included) during a run: ours busy ${busy(b2.cpu.ours).toFixed(0)} of ${busy(b2.cpu.capacityS.ours).toFixed(0)} CPU-seconds (${pct(busy(b2.cpu.ours), busy(b2.cpu.capacityS.ours))}), ` +
         `baseline ${busy(b2.cpu.baseline).toFixed(0)} of ${busy(b2.cpu.capacityS.baseline).toFixed(0)} (${pct(busy(b2.cpu.baseline), busy(b2.cpu.capacityS.baseline))}).`,
       '',
+      ...b2KindsTable(b2),
     );
   }
   if (f.b3) {
@@ -247,7 +263,7 @@ function profileSection(rows: Row[], f: Findings): string[] {
   return out;
 }
 
-function gapsSection(rows: Row[], f: Findings): string[] {
+function gapsSection(rows: Row[], f: Findings, machine: Machine): string[] {
   const missed = rows.filter((r) => !met(r));
   const out = ['## Goals out of reach', ''];
   if (missed.length === 0) return [...out, 'None: every goal is met.', ''];
@@ -255,18 +271,18 @@ function gapsSection(rows: Row[], f: Findings): string[] {
     const base = median(row.baseline);
     const ours = median(row.ours);
     out.push(`### ${row.id}: ${fmtRatio(ratioOf(row))}, goal ${row.goal.op === '<=' ? '≤' : '≥'} ${row.goal.value}`, '');
-    const text = gapText(row, f, base, ours, rows);
+    const text = gapText(row, f, base, ours, rows, machine);
     out.push(...text, '');
   }
   return out;
 }
 
-function gapText(row: Row, f: Findings, base: number, ours: number, rows: Row[]): string[] {
+function gapText(row: Row, f: Findings, base: number, ours: number, rows: Row[], machine: Machine): string[] {
   switch (row.id) {
     case 'B1':
       return f.b1 ? b1Gap(f.b1, base, ours) : [];
     case 'B2':
-      return f.b2 ? b2Gap(f, base, ours) : [];
+      return f.b2 ? b2Gap(f.b2, { ...(f.closures ? { closures: f.closures } : {}), ...(sshStream(f) ? { sshStreamMBs: sshStream(f)! } : {}) }, base, ours, machine) : [];
     case 'B3 small files':
     case 'B3 big file':
       return b3Gap(row, f, base, ours);
@@ -276,9 +292,22 @@ function gapText(row: Row, f: Findings, base: number, ours: number, rows: Row[])
     case 'B5 barrier':
     case 'B5 pub/sub':
       return b5Gap(row, f, base, ours);
+    case "B5'":
+      return f.b5p ? b5pGap(row, f.b5p, machine) : [];
+    case 'B6 tg-run':
+    case 'B6 remote-runner':
+    case 'B7':
+      return scaleGap(row, f.b6, f.b7, machine);
     default:
       return [`Ours ${fmtMs(ours)} against ${fmtMs(base)}.`];
   }
+}
+
+// One SSH stream's rate alone (B4's `OpenSSH cat` stage), in MB/s.
+function sshStream(f: Findings): number | undefined {
+  const stages = f.b4?.stages ?? {};
+  const key = Object.keys(stages).find((k) => k.startsWith('OpenSSH cat'));
+  return key ? stages[key] : undefined;
 }
 
 function b1Gap(b1: B1Profile, base: number, ours: number): string[] {
@@ -293,23 +322,21 @@ function b1Gap(b1: B1Profile, base: number, ours: number): string[] {
   const fixed = nagleFixed(b1);
   const ndRun = median(b1.noDelayRuns.noDelay);
   const nowRun = median(b1.noDelayRuns.now);
-  const saveBundle = b1.bundle.packaged - b1.bundle.bundled;
   const coldTotal = Object.values(b1.cold).reduce((a, b) => a + b, 0);
   const target = base * 0.5;
-  const withBundle = Math.min(ndRun, nowRun, ours) - saveBundle;
-  const floor = b1.bundle.bundled + nd.noDelay.connect + (agent ?? 0) + (app ?? 0);
+  const { runner, controller } = b1.starts;
+  const floor = nd.noDelay.connect + (agent ?? 0) + (app ?? 0);
   const runPhase = copied !== undefined && ran !== undefined ? ran - copied : undefined;
   const out = [
     `Ours takes ${fmtMs(ours)}, the baseline ${fmtMs(base)}; the goal asks for ${fmtMs(target)}. ` +
       `The baseline is five OpenSSH connections (${ms0(sshTrue)} each for \`ssh host true\`) around one run of the app (${ms0(app)} on its own). ` +
-      'Ours is one node process started here (the runner), one ssh2 connection, and two processes on the host: the agent, a static Go binary, and the app, node on one bundle. Where its time goes (timeline above):',
+      `Ours is the instance's process here, the Go remote-runner (${fmtMs(runner)} to start), which, as the first instance of its run, starts the run's controller (node and its bundle, ${fmtMs(controller)} to start alone); ` +
+      'the controller makes one ssh2 connection and starts two processes on the host: the agent, a static Go binary, and the app, node on one bundle. Where its time goes (timeline above):',
     '',
-    `- **${ms0(chosen)} until a host is chosen**, mostly the runner's own start (measured alone, ${fmtMs(b1.bundle.packaged)} to start node and load its modules). ` +
-      'The package bundles our code but leaves the dependencies (ssh2, zod, ws, execa, tar-stream) in node_modules, where node resolves and compiles them file by file; ' +
-      `the same entry bundled with its dependencies starts in ${fmtMs(b1.bundle.bundled)} (−${fmtMs(saveBundle)}).`,
+    `- **${ms0(chosen)} until a host is chosen**: the Go process's start, the controller's start, its connection to the run's sync service and the sign-up for a sequence number (\`choose-server\`); the controller's start is most of it.`,
     `- **${chosen !== undefined && copied !== undefined ? fmtMs(copied - chosen) : 'n/a'} to connect and learn that the closure is present.** ` +
       `In a fresh process these steps take ${fmtMs(coldTotal)} (${Object.entries(b1.cold).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}); ` +
-      `warm, in this process, ssh -G + connect takes ${fmtMs(nd.now.connect)}: the handshake's crypto and ssh2's code run cold in every runner.`,
+      `warm, in this process, ssh -G + connect takes ${fmtMs(nd.now.connect)}: the handshake's crypto and ssh2's code run cold in a controller that has just started.`,
     `- **${ms0(runPhase)} to forward the sync service, start the agent and run the app** (measured alone: the agent's start ${ms0(agent)}, the app's whole run ${ms0(app)})` +
       (fixed
         ? '.'
@@ -318,59 +345,23 @@ function b1Gap(b1: B1Profile, base: number, ours: number): string[] {
     '',
   ];
   if (!fixed) {
-    out.push(`Measured end to end, TCP_NODELAY alone takes a whole run of ours from ${fmtMs(nowRun)} to ${fmtMs(ndRun)} (ratio about ${fmtRatio(ndRun / base)}). `);
+    out.push(`Measured end to end, TCP_NODELAY alone takes a whole run of ours from ${fmtMs(nowRun)} to ${fmtMs(ndRun)} (ratio about ${fmtRatio(ndRun / base)}). `, '');
   }
-  const within = withBundle <= target;
+  const withoutStart = ours - controller;
   out.push(
-    `With the runner's dependencies bundled${fixed ? '' : ' as well'} (−${fmtMs(saveBundle)} at its start), ours would come to about ${fmtMs(withBundle)}, a ratio near ${fmtRatio(withBundle / base)}` +
-      (within ? `, within the goal's ${fmtMs(target)} in this run, though with the baseline's time, mostly OpenSSH handshakes, moving with the machine's load, not by much. ` : `, still short of the goal's ${fmtMs(target)}. `) +
-      (floor < withBundle
-        ? `Below that, today's structure has a floor: the app alone and one connection take ${fmtMs((app ?? 0) + nd.noDelay.connect)}, and a bundled runner plus the agent add ${fmtMs(b1.bundle.bundled + (agent ?? 0))} (about ${fmtMs(floor)} in all). `
-        : '') +
-      `${within ? 'A clear margin' : 'Getting clear of the goal'} needs fewer node starts per instance. The agent is a static binary (its start and exit take ${ms0(agent)} on the host), and the app's node is the plan's own; ` +
-      'what is left is the runner, a fresh node process per instance: one long-lived runner per machine that the instances hand their job to would pay module loading and the cold handshake once.',
-    '',
-    'Changes, in order of gain per line changed:',
-    '',
+    `A run of one instance pays the controller's start in full; in a run of many it is paid once (B2, B6). Without it, ours would take about ${fmtMs(withoutStart)} (a ratio near ${fmtRatio(withoutStart / base)}); ` +
+      `the floor of this structure is one connection, the agent and the app (${fmtMs(floor)}). ` +
+      `So what stands between ours and the goal is the controller's start: ${fmtMs(controller)}, most of it node loading and compiling the bundle (node running nothing starts in ${ms0(part(b1, 'remote: node -e'))} on a host). ` +
+      'What would shorten it: a smaller bundle at the start (the controller loads the SSH, closure and outputs modules before its socket listens; it could listen first and load them while the instance signs up), ' +
+      "or the bundle's compiled code kept between starts (V8's code cache: node 22's `module.enableCompileCache()`, which node 20 lacks).",
   );
-  let n = 1;
   if (!fixed) {
     out.push(
-      `${n++}. \`helpers/remote-runner/ssh-session.ts\`, \`openSsh\`: connect with \`net.connect({ host, port, noDelay: true })\` (or \`sock.setNoDelay(true)\` before \`client.connect\`). Expected: −${fmtMs(nowRun - ndRun)} per instance here (B1 end to end), about ${fmtMs(nd.now.roundTrip - nd.noDelay.roundTrip)} off every exec or forward request.`,
+      '',
+      `Also: \`helpers/ssh/session.ts\`, \`openSsh\`: connect with \`net.connect({ host, port, noDelay: true })\`. Expected: −${fmtMs(nowRun - ndRun)} per instance here (B1 end to end), about ${fmtMs(nd.now.roundTrip - nd.noDelay.roundTrip)} off every exec or forward request.`,
     );
   }
-  out.push(
-    `${n++}. \`nix/bundle.mjs\`: bundle the dependencies too: drop \`packages: 'external'\`, add \`external: ['*.node']\` (ssh2's optional native binding), and a banner defining \`require\` (\`createRequire(import.meta.url)\`), \`__filename\` and \`__dirname\` for the CommonJS dependencies. Expected: −${fmtMs(saveBundle)} at every runner start (the app is one bundle already, and the agent is Go).`,
-  );
   return out;
-}
-
-function b2Gap(f: Findings, base: number, ours: number): string[] {
-  const b2 = f.b2!;
-  const b1 = f.b1;
-  const cpuOurs = median(b2.cpu.ours);
-  const capOurs = median(b2.cpu.capacityS.ours);
-  const cpuBase = median(b2.cpu.baseline);
-  const capBase = median(b2.cpu.capacityS.baseline);
-  const target = base * 0.25;
-  const starts = b1 ? `${fmtMs(b1.bundle.packaged)} for a runner, ${ms0(part(b1, 'remote: plan start'))} for the app and ${ms0(part(b1, 'remote: remote-agent start'))} for an agent` : 'see B1';
-  const c = f.closures;
-  const sent = c
-    ? `Ours places the app and the agent once per host (4 × ${mb(c.app.bytes + c.agent.bytes)}); the baseline's sixteen \`nix copy\` runs of the app's closure (${mb(c.app.bytes)}) send it up to sixteen times (up to ${mb(16 * c.app.bytes)}).`
-    : "Ours places the app and the agent once per host; the baseline's sixteen `nix copy` runs send the app's closure up to sixteen times.";
-  return [
-    `Ours takes ${fmtMs(ours)}, the baseline ${fmtMs(base)}; the goal asks for ${fmtMs(target)}. Both runs are CPU-bound: the machine was busy ${cpuOurs.toFixed(0)} of ${capOurs.toFixed(0)} CPU-seconds during ours and ${cpuBase.toFixed(0)} of ${capBase.toFixed(0)} during the baseline. ` +
-      'Every lab host shares these two cores, so the wall time is the CPU work divided by two, whatever the network could carry.',
-    '',
-    `- ${sent} That is where ours wins: the median copy wait is ${ms0(b2.ours.copy)} against ${ms0(b2.baseline.copy)} for the baseline's \`nix copy\` step.`,
-    `- Ours starts 16 runners here and, on the hosts, 16 agents and 16 apps: 32 node processes and 16 static binaries (${starts}), where the baseline starts 16 apps; ` +
-      `the runners' starts overlap the copy and delay it, and in the run phase (${ms0(b2.ours.run)} per instance) the apps' node starts queue on the same two cores.`,
-    '',
-    `To reach ${fmtMs(target)} the CPU work has to shrink about ${fmtRatio(cpuOurs / ((target / 1000) * 2))}-fold. Bundling the runner's dependencies (B1) cuts the module loading of its 16 starts (the apps are one bundle already), ` +
-      'but the remaining floor is the per-instance process structure: one runner process per instance, each with its own SSH handshake, and one agent per instance. ' +
-      'What would close it: tg-run (or a runner shared by all instances of a run on a machine) running the remote runs in one process with one SSH connection per host, and one agent per host starting all of that host\'s apps. ' +
-      `Then the CPU left is the copy (export, encryption, import${c ? ` of 4 × ${mb(c.app.bytes + c.agent.bytes)}` : ''}) and the apps themselves. On a machine with more cores than lab hosts, both sides would also run faster in parallel.`,
-  ];
 }
 
 function b3Gap(row: Row, f: Findings, base: number, ours: number): string[] {
@@ -479,4 +470,162 @@ function b5Gap(row: Row, f: Findings, base: number, ours: number): string[] {
       "The phase is short, so the machine's other work moves it a lot. What would close it: accept and upgrade connections on more than one thread " +
       '(workers sharing the listening socket that hand the upgraded sockets, or just their frames, to the one thread that keeps the state).',
   ];
+}
+
+const count = (n: number): string => Math.round(n).toLocaleString('en-US');
+const mib = (kib: number): string => `${Math.round(kib / 1024)} MiB`;
+const phaseLabel: Record<ScalePhaseName, string> = { connect: 'connect', signal_entry: 'signal_entry', barrier: 'barrier', pubsub: 'pub/sub' };
+
+// Both sides' medians of `value` over B5''s runs, and the median of the per-pair ratios ours / Go.
+function scaleStats(p: ScaleProfile, value: (r: ScaleRun) => number): { go: number; ours: number; ratio: number } {
+  const n = Math.min(p.go.length, p.ours.length);
+  const go = p.go.slice(0, n).map(value);
+  const ours = p.ours.slice(0, n).map(value);
+  return { go: median(go), ours: median(ours), ratio: median(ours.map((x, i) => x / go[i]!)) };
+}
+
+// CPU time over wall time: how many cores a process kept busy on average.
+const cores = (cpuMs: number, ms: number): string => (cpuMs / ms).toFixed(2);
+// Microseconds of CPU per unit of work.
+const usPer = (cpuMs: number, n: number): number => (cpuMs * 1000) / Math.max(n, 1);
+
+function b5pMethod(p: ScaleProfile): string {
+  const { clients, publishers, pubsubBoundMs } = p.size;
+  const pairs = Math.min(p.go.length, p.ours.length);
+  return (
+    `- **B5'** (${pairs} pair${pairs === 1 ? '' : 's'}): the same two services at ${count(clients)} clients, each service a fresh process for every run (so ours compiles its code paths afresh in every run, as at a service's start), its open-file limit raised to the hard limit, ` +
+    'driven by one load generator written in Go for both sides (`scripts/bench/sync-load-go`, gorilla/websocket, one goroutine per client). ' +
+    `Four phases, each timed until its last client is through: connect (${p.dialParallel} handshakes in flight); \`signal_entry\` on one state, every client at once (the numbers handed out must be 1..${count(clients)}, each once); ` +
+    `\`barrier\` for ${count(clients)}, which each client sends as soon as its entry is answered, timed from the last entry's answer to the last release; ` +
+    `pub/sub: every client subscribes to one topic, ${count(publishers)} of them publish one small message each (\`{"from":i}\`), and every client reads every message, each sender once (${count(clients * publishers)} deliveries, bounded at ${pubsubBoundMs / 1000} s a run). ` +
+    "The figure is the sum of the four phases. The service's CPU time and memory come from /proc at each phase's end, the generator's own CPU time from getrusage."
+  );
+}
+
+function b5pSection(p: ScaleProfile, machine: Machine): string[] {
+  const { clients, publishers, pubsubBoundMs } = p.size;
+  const runs = Math.min(p.go.length, p.ours.length);
+  const stat = (name: ScalePhaseName, field: 'ms' | 'serverCpuMs' | 'loadCpuMs') => scaleStats(p, (r) => r.phases[name][field]);
+  const out = [
+    `### B5': the services at ${count(clients)} clients, phase by phase`,
+    '',
+    `Medians of ${runs} run${runs === 1 ? '' : 's'} per side; each ratio is the median of the per-pair ratios (ours / Go). ` +
+      `CPU is the user + system time of the service's process in the phase, with the cores it kept busy on average (CPU / wall; the machine has ${machine.nproc}); ` +
+      "the generator's CPU is its own, in the runs against each side.",
+    '',
+    '| phase | Go | ours | ratio | Go CPU (cores) | ours CPU (cores) | generator CPU, Go / ours |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const name of scalePhases) {
+    const ms = stat(name, 'ms');
+    const cpu = stat(name, 'serverCpuMs');
+    const load = stat(name, 'loadCpuMs');
+    out.push(
+      `| ${phaseLabel[name]} | ${fmtMs(ms.go)} | ${fmtMs(ms.ours)} | ${fmtRatio(ms.ratio)} | ${fmtMs(cpu.go)} (${cores(cpu.go, ms.go)}) | ${fmtMs(cpu.ours)} (${cores(cpu.ours, ms.ours)}) | ${fmtMs(load.go)} / ${fmtMs(load.ours)} |`,
+    );
+  }
+  const all = scaleStats(p, runMs);
+  out.push(`| all phases | ${fmtMs(all.go)} | ${fmtMs(all.ours)} | **${fmtRatio(all.ratio)}** | | | |`, '');
+
+  const connected = scaleStats(p, (r) => r.phases.connect.serverRssKiB);
+  const peak = scaleStats(p, (r) => r.serverPeakRssKiB);
+  out.push(
+    `Memory of the service (medians): resident after connect, with ${count(clients)} connections open, ${mib(connected.go)} for Go's and ${mib(connected.ours)} for ours; ` +
+      `the peak over the run (VmHWM) ${mib(peak.go)} and ${mib(peak.ours)}.`,
+    '',
+  );
+
+  const rate = scaleStats(p, (r) => r.pubsub.delivered / (r.phases.pubsub.ms / 1000));
+  const perDelivery = scaleStats(p, (r) => usPer(r.phases.pubsub.serverCpuMs, r.pubsub.delivered));
+  const loadPerDelivery = scaleStats(p, (r) => usPer(r.phases.pubsub.loadCpuMs, r.pubsub.delivered));
+  const unfinished = [...p.go, ...p.ours].filter((r) => !r.pubsub.finished).length;
+  out.push(
+    `Pub/sub (medians): Go's service delivered ${count(rate.go)} messages a second, ours ${count(rate.ours)}; a delivery cost the service ${perDelivery.go.toFixed(1)} µs of CPU (Go) and ${perDelivery.ours.toFixed(1)} µs (ours), ` +
+      `and the generator ${loadPerDelivery.go.toFixed(1)} and ${loadPerDelivery.ours.toFixed(1)} µs. ` +
+      (unfinished > 0 ? `${unfinished} run${unfinished === 1 ? '' : 's'} did not finish pub/sub within ${pubsubBoundMs / 1000} s (see the remarks under the results).` : `Every run finished within its bound of ${pubsubBoundMs / 1000} s.`),
+    '',
+  );
+
+  // Every client publishing would make clients² deliveries: what that costs at the measured rates.
+  const square = clients * clients;
+  const goMinutes = (perDelivery.go * square) / 1e6 / 60 / machine.nproc;
+  const ourMinutes = (perDelivery.ours * square) / 1e6 / 60;
+  const boundMinutes = pubsubBoundMs / 60_000;
+  const fits = Math.max(goMinutes, ourMinutes) < boundMinutes;
+  out.push(
+    `**Why ${count(publishers)} publishers, not all ${count(clients)}.** With every client publishing and every client reading everything, ${count(clients)} clients make ${count(square)} deliveries. ` +
+      `At the CPU per delivery measured here that is about ${goMinutes.toFixed(1)} minutes of all ${machine.nproc} cores for Go's service and ${ourMinutes.toFixed(1)} minutes of our service's one thread, before the generator's share; ` +
+      (fits
+        ? `both fit the ${boundMinutes}-minute bound at this size, though not at 10,000 clients (100 times as many deliveries), so B5' keeps the shape of its full run here. `
+        : `${goMinutes > boundMinutes || ourMinutes > boundMinutes ? `${goMinutes > ourMinutes ? "Go's" : 'our'} side alone passes the bound of ${boundMinutes} minutes a run, and ` : ''}` +
+          `${runs} pairs would take about ${Math.round(runs * (goMinutes + ourMinutes))} minutes. `) +
+      `So every client still subscribes and reads every message (the fan-out to all ${count(clients)} subscribers, which is what costs), and ${count(publishers)} of them publish.`,
+    '',
+  );
+
+  const c = (name: ScalePhaseName, side: 'go' | 'ours') => cores(stat(name, 'serverCpuMs')[side], stat(name, 'ms')[side]);
+  const perClient = (name: ScalePhaseName) => scaleStats(p, (r) => usPer(r.phases[name].serverCpuMs, clients));
+  const share = (side: 'go' | 'ours') =>
+    Math.max(...scalePhases.map((name) => (100 * stat(name, 'loadCpuMs')[side]) / (stat(name, 'ms')[side] * machine.nproc)));
+  out.push(
+    'Where the time goes:',
+    '',
+    "- **Go's service** (sync-service v0.1.0 on nhooyr.io/websocket v1.8.6) gives every connection a goroutine that reads requests and one that writes responses, and every request a goroutine of its own, " +
+      `so it can use every core; here, sharing the machine with the generator (and whatever else ran; see the load average above), it kept ${c('connect', 'go')} cores busy in connect, ${c('signal_entry', 'go')} in signal_entry and ${c('barrier', 'go')} in barrier, ` +
+      `ours ${c('connect', 'ours')}, ${c('signal_entry', 'ours')} and ${c('barrier', 'ours')} of its one thread. ` +
+      'Each signal_entry walks every barrier waiter ever registered on its state. ' +
+      'Its pub/sub is one worker goroutine per topic that wakes every 100 ms and hands each stored message to each subscription in turn, through two unbuffered channels ' +
+      "(to the subscription's goroutine, then to the connection's writer), each hand-off with a timeout context of its own, and the writer flushes every frame with a write system call of its own: " +
+      `${perDelivery.go.toFixed(1)} µs of CPU per delivery, ${c('pubsub', 'go')} cores busy. ` +
+      'It serves one subscriber after another, so the last subscriber gets its first message only once all the others hold every message.',
+    "- **Ours** runs on one node thread: accepting, the HTTP upgrade (node's HTTP parser and ws), each request's JSON.parse and validation, and every system call. " +
+      `A connection costs it ${perClient('connect').ours.toFixed(0)} µs of CPU against Go's ${perClient('connect').go.toFixed(0)} µs. In a CPU profile of ours at 10,000 clients (node --cpu-prof, taken apart from the benchmark), nearly all of that is node's HTTP server, ws's upgrade and the system calls ` +
+      '(the accept, the read of the request, the write of the 101 answer); the service\'s own code, a few per cent. ' +
+      `signal_entry and barrier cost a read and a write per client (${perClient('signal_entry').ours.toFixed(0)} and ${perClient('barrier').ours.toFixed(0)} µs of CPU per client; Go ${perClient('signal_entry').go.toFixed(0)} and ${perClient('barrier').go.toFixed(0)} µs). ` +
+      'In pub/sub a publish wakes every subscription, which queues its frame on its connection; ' +
+      'the frames a connection gets in one turn of the event loop leave in one writev (`WriteBatch` in `helpers/sync-service/outbox.ts`), so a subscriber that gets a burst of messages costs a few system calls, not one per message: ' +
+      `${perDelivery.ours.toFixed(1)} µs of CPU per delivery.`,
+    `- **The generator** used at most ${share('go').toFixed(0)}% of the machine's CPU time in any phase against Go's service and ${share('ours').toFixed(0)}% against ours ` +
+      "(more against Go's because Go's service sends every message in a TCP segment of its own, and each wakes a reader); it shares the cores with the service under test, the same way for both sides.",
+    '',
+  );
+  return out;
+}
+
+function b5pGap(row: Row, p: ScaleProfile, machine: Machine): string[] {
+  const stat = (name: ScalePhaseName, field: 'ms' | 'serverCpuMs') => scaleStats(p, (r) => r.phases[name][field]);
+  const slower = scalePhases.filter((name) => stat(name, 'ms').ratio > 1);
+  const all = scaleStats(p, runMs);
+  const out = [
+    `Ours ${fmtMs(all.ours)} against Go's ${fmtMs(all.go)}; the pairs' ratios: ${row.ratios.map(fmtRatio).join(', ')}. ` +
+      `Phases where ours is slower: ${slower.map((name) => `${phaseLabel[name]} (${fmtRatio(stat(name, 'ms').ratio)})`).join(', ') || 'none'}.`,
+  ];
+  const io = slower.filter((name) => name !== 'pubsub');
+  if (io.length > 0) {
+    const perClient = (name: ScalePhaseName, side: 'go' | 'ours') => usPer(stat(name, 'serverCpuMs')[side], p.size.clients);
+    const busy = (name: ScalePhaseName, side: 'go' | 'ours') => cores(stat(name, 'serverCpuMs')[side], stat(name, 'ms')[side]);
+    const each = io.map(
+      (name) =>
+        `${phaseLabel[name]} ${perClient(name, 'ours').toFixed(0)} µs of CPU per client against Go's ${perClient(name, 'go').toFixed(0)}, ${busy(name, 'ours')} cores busy against ${busy(name, 'go')}`,
+    );
+    out.push(
+      '',
+      `In these phases both services do the same work per client, an accept and an HTTP upgrade, or a read and a write system call around one small JSON request: ${each.join('; ')}. ` +
+        "Ours spends more per client in node's HTTP server, ws and the system calls than Go's runtime does, and it has one thread for all of it" +
+        (Math.max(...io.map((name) => Number(busy(name, 'go')))) < 1.2
+          ? "; Go's service did not get much more than one core here either, the generator and the machine's other work taking the rest. "
+          : ", where Go's service used more than one core. ") +
+        'What would close it: take the sockets off the thread that keeps the state. Worker threads (or processes sharing the listening socket) would accept, upgrade, read and frame, ' +
+        'and pass parsed requests to the one thread that owns counters, barriers and topics, and outgoing frames back; the per-client work, nearly all of the CPU in these phases, ' +
+        `would then run on all ${machine.nproc} cores where Go's already can.`,
+    );
+  }
+  if (slower.includes('pubsub')) {
+    out.push(
+      '',
+      "In pub/sub ours spends its time on the frames themselves (building each subscriber's frame, ws's framing, the writev of each connection's batch) on one thread; " +
+        "worker threads that own the sockets would spread it over the cores, each framing and writing for its own connections from the one shared copy of the topic's messages.",
+    );
+  }
+  return out;
 }

@@ -4,11 +4,14 @@ import { fmtMs, fmtRatio, median } from './util.ts';
 
 const header = ['id', 'baseline', 'median', 'ours', 'median', 'ratio', 'is', 'goal', 'met'];
 
+// A row without a baseline (B6, B7) measures ours alone: its figure is a value, not a ratio.
+const baselineMedian = (row: Row): string => (row.baseline.length === 0 ? '—' : fmtMs(median(row.baseline)));
+
 function cells(row: Row): string[] {
   return [
     row.id,
     row.baselineLabel,
-    fmtMs(median(row.baseline)),
+    baselineMedian(row),
     row.oursLabel,
     fmtMs(median(row.ours)),
     fmtRatio(ratioOf(row)),
@@ -39,7 +42,7 @@ export function markdownTable(rows: Row[]): string {
 export function samplesTable(rows: Row[]): string {
   const md = ['| id | pair | baseline | ours | ratio |', '|---|---:|---:|---:|---:|'];
   for (const row of rows) {
-    row.baseline.forEach((b, i) => md.push(`| ${row.id} | ${i + 1} | ${fmtMs(b)} | ${fmtMs(row.ours[i]!)} | ${fmtRatio(row.ratios[i]!)} |`));
+    row.ours.forEach((o, i) => md.push(`| ${row.id} | ${i + 1} | ${row.baseline[i] === undefined ? '—' : fmtMs(row.baseline[i]!)} | ${fmtMs(o)} | ${fmtRatio(row.ratios[i]!)} |`));
   }
   return md.join('\n');
 }
