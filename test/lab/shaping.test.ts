@@ -198,6 +198,24 @@ describe('scripts/lab shape', () => {
     expect((await tbfs('lab-h1')).map((line) => /rate 50Mbit/.test(line))).toEqual([true, true]);
   });
 
+  it('shapes this machine’s uplink into the lab, shared by every host, and not the traffic the hosts send', { timeout: 60_000 }, async () => {
+    // 10 MB to each of two hosts at once shares 50 Mbit/s: 20 MB is 3.2 s on the wire.
+    const both = "for h in lab-h1 lab-h2; do head -c 10000000 /dev/zero | ssh -o Compression=no $h 'cat > /dev/null' & done; wait";
+    const fromHost = "ssh -o Compression=no lab-h1 'head -c 20000000 /dev/zero' > /dev/null";
+    try {
+      expect(await labCmd('uplink', '--rate', '50mbit')).toBe('uplink rate=50mbit');
+      expect(await labCmd('status')).toMatch(/^uplink: 50Mbit$/m);
+      const shared = await secondsOf(both);
+      expect(shared).toBeGreaterThanOrEqual(3.0);
+      expect(shared).toBeLessThan(6.4);
+      // What the hosts send crosses no uplink.
+      expect(await secondsOf(fromHost)).toBeLessThan(shared / 2);
+    } finally {
+      expect(await labCmd('uplink', 'none')).toBe('uplink -');
+    }
+    expect(await labCmd('status')).toMatch(/^uplink: not shaped$/m);
+  });
+
   it('adds the round-trip time asked for with --delay, through the alias, for ssh, nix copy and our own SSH sessions', { timeout: 60_000 }, async () => {
     const plain = await medianRoundTrip('lab-h1');
     expect(await labCmd('shape', 'lab-h1', '--delay', '20ms')).toMatch(/^lab-h1 delay=20ms via=127\.0\.0\.1:\d+$/);
