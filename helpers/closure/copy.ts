@@ -7,6 +7,7 @@ import { REMOTE_NIX_PATH, quoteStorePath } from '../ssh/remote-shell.ts';
 import type { SshSession } from '../ssh/session.ts';
 import { chooseCompression, ZSTD, type Compression } from './compression.ts';
 import { localClosure, narSize } from './store.ts';
+import { receiverScript, streamHeader } from './stream.ts';
 import { substituteOnHost } from './substitute.ts';
 
 /** What a copy did. */
@@ -82,7 +83,7 @@ export async function sendNeeds(
   ssh: SshSession,
   alias: string,
   needs: Needs,
-  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void; compress?: 'auto' | Compression['method'] } = {},
+  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void; compress?: 'auto' | Compression['method']; spool?: string } = {},
 ): Promise<CopyReport> {
   if (needs.missing.length === 0) return copyReport(needs, 0, 'nothing to send');
   const total = await narSize(needs.missing, options.signal);
@@ -102,10 +103,10 @@ async function streamExport(
   missing: string[],
   total: number,
   method: Compression['method'],
-  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void },
+  options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void; spool?: string },
 ): Promise<number> {
-  const decompress = method === 'zstd' ? `${ZSTD.decompress} | ` : '';
-  const channel = await ssh.exec(`${REMOTE_NIX_PATH}; ${decompress}exec nix-store --import`, { ...(options.signal ? { signal: options.signal } : {}) });
+  const channel = await ssh.exec(receiverScript(options.spool), { ...(options.signal ? { signal: options.signal } : {}) });
+  channel.write(streamHeader(method === 'zstd' ? 'zstd' : 'none'));
   let remoteErr = '';
   channel.stderr.on('data', (d: Buffer) => (remoteErr = (remoteErr + d.toString()).slice(-4000)));
   channel.on('data', () => {});

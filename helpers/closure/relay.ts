@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import ssh2 from 'ssh2';
 import { TgError, tail } from '../shared/error.ts';
 import { loadKnownHosts } from '../ssh/known-hosts.ts';
-import { REMOTE_NIX_PATH, quoteStorePath } from '../ssh/remote-shell.ts';
+import { feederScript, receiverScript } from './stream.ts';
 import { pinnedKeys } from '../ssh/resolve.ts';
 import type { SshSession } from '../ssh/session.ts';
 
@@ -35,14 +35,26 @@ export function canRelayTo(target: SshSession['target']): boolean {
 // Shell words for the single-quoted remote shell.
 const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 
-// Send `paths` (the target's missing ones; the source holds them) from `source` to `target`.
-export async function relayCopy(source: RelayEnd, target: RelayEnd, paths: string[], signal?: AbortSignal): Promise<void> {
+/** Options of relayCopy. */
+export interface RelayOptions {
+  /** The spool of what the source receives (or received), to follow instead of exporting from its store. */
+  sourceSpool?: string;
+  /** Where the target keeps what it receives, for the hosts after it. */
+  targetSpool?: string;
+  signal?: AbortSignal;
+}
+
+// Send `paths` (the target's missing ones; the source holds them, or receives
+// them into `sourceSpool`) from `source` to `target`. Resolves with how the
+// source fed the stream: "from the spool (zstd)" or "from the store".
+export async function relayCopy(source: RelayEnd, target: RelayEnd, paths: string[], options: RelayOptions = {}): Promise<string> {
+  const { signal } = options;
   const keys = ssh2.utils.generateKeyPairSync('ed25519');
   const tag = `remote-runner-relay-${Math.random().toString(36).slice(2, 12)}`;
   const pinned = pinnedKeys(await loadKnownHosts([...target.ssh.target.userKnownHostsFiles, ...target.ssh.target.globalKnownHostsFiles]), target.ssh.target);
   if (pinned.length === 0) throw new TgError('E_COPY', `relay to ${target.alias}: no pinned host key to give ${source.alias}`);
   const sourceAddress = await addressOf(source, target, signal);
-  const authorized = await authorize(target, `${keys.public} ${tag}`, sourceAddress, tag, signal);
+  const authorized = await authorize(target, `${keys.public} ${tag}`, { from: sourceAddress, tag, receiver: receiverScript(options.targetSpool) }, signal);
   try {
     const { hostname, port } = target.ssh.target;
     const knownHosts = pinned.map((key) => `relay-target ${key}`).join('\n');
@@ -63,7 +75,7 @@ export async function relayCopy(source: RelayEnd, target: RelayEnd, paths: strin
       // The copy runs in a session of its own, so that one kill ends all of it.
       'export dir',
       `setsid sh -c ${quote(
-        `${REMOTE_NIX_PATH}; nix-store --export ${paths.map(quoteStorePath).join(' ')} | ssh -T -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$dir/known_hosts" -o HostKeyAlias=relay-target ` +
+        `{ ${feederScript(paths, options.sourceSpool)}; } | ssh -T -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$dir/known_hosts" -o HostKeyAlias=relay-target ` +
           `-o GlobalKnownHostsFile=/dev/null -o IdentityAgent="$dir/agent" -o ConnectTimeout=${CONNECT_BOUND_S} -o ServerAliveInterval=3 -o ServerAliveCountMax=3 ` +
           `-p ${port} ${quote(`${target.ssh.target.user}@${hostname}`)} import`,
       )} </dev/null 3<&- &`,
@@ -89,6 +101,7 @@ export async function relayCopy(source: RelayEnd, target: RelayEnd, paths: strin
     channel.end();
     const status = code === 'exit' ? await exited : code;
     if (status !== 0) throw new TgError('E_COPY', `relay from ${source.alias} to ${target.alias} exited ${status}: ${tail(stderr) || 'no message'}`);
+    return /feeding (from the spool \((?:zstd|none)\)|from the store)/.exec(stderr)?.[1] ?? 'from the store';
   } finally {
     await authorized.revoke();
   }
@@ -107,9 +120,16 @@ async function addressOf(source: RelayEnd, target: RelayEnd, signal?: AbortSigna
 // Add the relay key to the target's authorized_keys for as long as the returned
 // channel is open (and never past its expiry); revoke() takes it out again. If
 // the controller dies, the channel ends, and the target removes the key itself.
-async function authorize(target: RelayEnd, publicKey: string, from: string, tag: string, signal?: AbortSignal): Promise<{ revoke(): Promise<void> }> {
+async function authorize(
+  target: RelayEnd,
+  publicKey: string,
+  key: { from: string; tag: string; receiver: string },
+  signal?: AbortSignal,
+): Promise<{ revoke(): Promise<void> }> {
+  const { from, tag } = key;
   const expiry = `${new Date(Date.now() + RELAY_KEY_LIFETIME_MS).toISOString().replace(/[-:T]/g, '').slice(0, 12)}Z`;
-  const options = `restrict,from="${from}",expiry-time="${expiry}",command="${REMOTE_NIX_PATH.replace(/"/g, '\\"')}; exec nix-store --import"`;
+  // sshd takes \" in an option's value for a quote, and nothing else for an escape.
+  const options = `restrict,from="${from}",expiry-time="${expiry}",command="${key.receiver.replace(/"/g, '\\"')}"`;
   const script = [
     'set -eu',
     'f="$HOME/.ssh/authorized_keys"',

@@ -131,10 +131,10 @@ export class Fleet {
     }
   }
 
-  // Place the job on the host; once it holds the job's closure, it may send it on.
+  // Place the job on the host; while and after it receives the job's closure, it may send it on.
   async #place(ssh: SshSession, alias: string, job: SystemJob, buildOnHost: boolean, phase: (p: string) => void): Promise<PlaceReport> {
     const key = `${job.system}\0${job.app.outPath}\0${job.agent.outPath}`;
-    const target = { ssh, alias, key, system: job.system, phase };
+    const target = { ssh, alias, key, system: job.system, mayHold: !buildOnHost, phase };
     const placed = await placeOnHost({
       ssh,
       alias,
@@ -147,7 +147,6 @@ export class Fleet {
       },
       fromHere: (work) => this.#senders.fromHere(work),
     });
-    if (!buildOnHost) this.#senders.holds({ ssh, alias }, key);
     return placed;
   }
 

@@ -42,8 +42,8 @@ async function relayLeftovers(host: string): Promise<string[]> {
   const found = await labExec(host, [
     'sh',
     '-c',
-    'grep -h remote-runner-relay /root/.ssh/authorized_keys 2>/dev/null; ls -d /tmp/remote-runner-relay-* 2>/dev/null; ' +
-      'for p in /proc/[0-9]*; do c=$(tr "\\0" " " <$p/cmdline 2>/dev/null); case $c in ssh-agent*|*nix-store\\ --export*|*nix-store\\ --import*) echo "$c";; esac; done',
+    'grep -h remote-runner-relay /root/.ssh/authorized_keys 2>/dev/null; ls -d /tmp/remote-runner-relay-* /tmp/remote-runner-spool-* 2>/dev/null; ' +
+      'for p in /proc/[0-9]*; do c=$(tr "\\0" " " <$p/cmdline 2>/dev/null); case $c in ssh-agent*|*nix-store\\ --export*|*nix-store\\ --import*|tail\\ *|flock\\ *) echo "$c";; esac; done',
   ]);
   return found.stdout.split('\n').filter((line) => line.trim() !== '').map((line) => `${host}: ${line}`);
 }
@@ -85,6 +85,23 @@ describe('fan-out between lab hosts', { timeout: 300_000 }, () => {
       const [, target, source] = /(lab-h\d) .*relayed from (lab-h\d)/.exec(line)!;
       expect(copies.findIndex((l) => l.includes(`${source} (`))).toBeLessThan(copies.indexOf(line));
       expect(source).not.toBe(target);
+    }
+    await nothingOfRelaysLeft();
+  });
+
+  it('streams the closure down a chain on slow links: a host feeds the next one while its own copy still arrives', async () => {
+    await emptyStores();
+    // Slow links: every host asks for its copy while the first one still runs.
+    for (const host of HOSTS) await lab('shape', host, '--rate', '40mbit');
+    try {
+      const { child, outputs } = await tgRun(HOSTS, ONE_COPY);
+      const r = readResult(await child, outputs);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const copies = r.stderr.split('\n').filter((line) => /: copy, \d+ paths/.test(line));
+      expect(copies.filter((line) => !line.includes('relayed')), r.stderr).toHaveLength(1);
+      expect(copies.filter((line) => /relayed from lab-h\d, as it arrived there \((zstd|none)\)/.test(line)).length, r.stderr).toBeGreaterThanOrEqual(2);
+    } finally {
+      for (const host of HOSTS) await lab('unshape', host);
     }
     await nothingOfRelaysLeft();
   });
