@@ -36,13 +36,15 @@ export function receiverScript(spool?: string): string {
     ...steps,
     `d=${spool}`,
     'mkdir "$d" || exit 92',
+    // The lock comes last: a feeder takes it as the sign that the rest is there.
+    ': >"$d/stream"',
     'printf %s "$m" >"$d/method"',
     'echo $$ >"$d/pid"',
     ': >"$d/lock"',
     // Removed once every reader (which holds the lock shared) is done, in the
     // background, so that this copy counts as done now.
     `trap '( flock -x 9; rm -rf "$d" ) 9<"$d/lock" </dev/null >/dev/null 2>&1 &' EXIT`,
-    'tee "$d/stream" | $unpack | nix-store --import >/dev/null',
+    'tee -a "$d/stream" | $unpack | nix-store --import >/dev/null',
   ].join('; ');
 }
 
