@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --write] [-- --only B1,B4] (B5' quoted for the shell: --only "B5'")
+// npm run bench [-- --quick] [-- --write] [-- --only B1,B4] (B4' and B5' quoted for the shell: --only "B4',B5'")
 //
 // Whole-process benchmarks on lab hosts: each comparison runs its two sides
 // alternately, and the figure is the median of the per-pair ratios. Ends with the
@@ -13,10 +13,13 @@ import { benchOverhead } from './bench/b1-overhead.ts';
 import { benchFanout } from './bench/b2-fanout.ts';
 import { benchOutputs } from './bench/b3-outputs.ts';
 import { benchCopy } from './bench/b4-copy.ts';
+import { benchRealCopy } from './bench/b4p-closure.ts';
 import { benchSync } from './bench/b5-sync.ts';
 import { benchSyncScale } from './bench/b5-sync-scale.ts';
 import { benchMemory } from './bench/b6-memory.ts';
 import { benchThousand } from './bench/b7-thousand.ts';
+import { benchFleetCopy } from './bench/b8-fleet.ts';
+import { benchSubstitute } from './bench/b9-substitute.ts';
 import { prepareGoPlan } from './bench/go-plan.ts';
 import type { Row } from './bench/compare.ts';
 import { buildRunner, closureSize, labDown, labIsUp, labUp } from './bench/lab.ts';
@@ -58,6 +61,13 @@ export interface Plan {
   b7SleepSecs: number;
   /** B7's run is stopped after this long, in ms. */
   b7BoundMs: number;
+  b4pPairs: number;
+  b8Pairs: number;
+  /** Hosts B8 places on at once (the lab has at most 8). */
+  b8Hosts: number;
+  b9Pairs: number;
+  /** Bytes of each of B9's 10 store paths of random data. */
+  b9PathBytes: number;
 }
 
 const MB = 1e6;
@@ -66,16 +76,21 @@ const full: Plan = {
   b4Pairs: 3, b4Bytes: 200 * MB, b5Pairs: 5, b5Clients: 1000, b5Publishers: 10, b5Subscribers: 10, b5Messages: 1000,
   b5pPairs: 5, b5pClients: 10_000, b5pPublishers: 100, b5pBoundMs: 600_000,
   b6Instances: 256, b6Runs: 2, b6SleepSecs: 15, b6Warm: true, b6Fresh: true, b7Instances: 1000, b7SleepSecs: 30, b7BoundMs: 600_000,
+  b4pPairs: 3, b8Pairs: 2, b8Hosts: 8, b9Pairs: 3, b9PathBytes: 10 * MB,
 };
 const quick: Plan = {
   b1Pairs: 2, b2Pairs: 1, b2Instances: 16, b3Pairs: 1, b3Files: 1000, b3BigBytes: 50 * MB,
   b4Pairs: 1, b4Bytes: 50 * MB, b5Pairs: 1, b5Clients: 1000, b5Publishers: 10, b5Subscribers: 10, b5Messages: 1000,
   b5pPairs: 2, b5pClients: 1000, b5pPublishers: 100, b5pBoundMs: 120_000,
   b6Instances: 32, b6Runs: 1, b6SleepSecs: 4, b6Warm: false, b6Fresh: false, b7Instances: 64, b7SleepSecs: 5, b7BoundMs: 120_000,
+  // B9's cache add compresses its half with xz, about 1.5 MB/s of random data: small paths keep it short.
+  b4pPairs: 1, b8Pairs: 1, b8Hosts: 4, b9Pairs: 1, b9PathBytes: 2 * MB,
 };
 
 const HOSTS = 4;
-const ALL = ['B1', 'B2', 'B3', 'B4', 'B5', "B5'", 'B6', 'B7'];
+const ALL = ['B1', 'B2', 'B3', 'B4', "B4'", 'B5', "B5'", 'B6', 'B7', 'B8', 'B9'];
+// The hosts of the shaped-link benchmarks: B4' on the first, B9 on the second and third.
+const NETWORK_HOSTS = { realCopy: 'lab-h1', substituter: 'lab-h2', none: 'lab-h3' };
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -84,7 +99,7 @@ async function main(): Promise<number> {
   if (values.help) {
     process.stdout.write(
       `usage: npm run bench [-- --quick] [-- --write] [-- --dirty] [-- --only ${ALL.join(',')}] [-- --results <file.json>]\n` +
-        '       (quote B5\' for the shell: --only "B5\'")\n' +
+        '       (quote B4\' and B5\' for the shell: --only "B4\',B5\'")\n' +
         '       (builds and measures the committed HEAD; --dirty: the working tree as it is)\n' +
         '       (writes BENCHMARKS.md after a full run of every benchmark; --write: after any run)\n' +
         '       npm run bench -- --render <file.json>   (write BENCHMARKS.md again from saved results)\n',
@@ -178,6 +193,25 @@ async function main(): Promise<number> {
         const b7 = await benchThousand(build, goPlan, { instances: plan.b7Instances, sleepSecs: plan.b7SleepSecs, boundMs: plan.b7BoundMs, fresh: plan.b6Fresh, hosts });
         rows.push(b7.row);
         findings.b7 = b7.profile;
+      }
+    }
+    if (["B4'", 'B8', 'B9'].some((b) => only.has(b))) {
+      log('taking the lab for the shaped links (waits while another user holds it)');
+      await labUp(Math.max(only.has('B8') ? plan.b8Hosts : 0, 3));
+      if (only.has("B4'")) {
+        const b4p = await benchRealCopy(build, NETWORK_HOSTS.realCopy, plan.b4pPairs);
+        rows.push(b4p.row);
+        findings.b4p = b4p.profile;
+      }
+      if (only.has('B9')) {
+        const b9 = await benchSubstitute({ pathBytes: plan.b9PathBytes, pairs: plan.b9Pairs, hosts: { substituter: NETWORK_HOSTS.substituter, none: NETWORK_HOSTS.none } });
+        rows.push(b9.row);
+        findings.b9 = b9.profile;
+      }
+      if (only.has('B8')) {
+        const b8 = await benchFleetCopy(build, plan.b8Hosts, plan.b8Pairs);
+        rows.push(b8.row);
+        findings.b8 = b8.profile;
       }
     }
   } finally {

@@ -48,6 +48,14 @@ export async function labDown(): Promise<void> {
 
 export const labIsUp = (): boolean => owned;
 
+// scripts/lab with `args` (shape, uplink, cache, substituter, …), only while the lab is
+// ours: it is shared machine-wide, and a command outside our hold could change
+// another user's hosts.
+export async function labCommand(args: string[], timeoutMs = 300_000): Promise<string> {
+  if (!owned) throw new Error(`scripts/lab ${args.join(' ')}: the lab is not ours (labUp first)`);
+  return (await must(join(repoRoot, 'scripts/lab'), args, { timeout: timeoutMs })).stdout;
+}
+
 // Run `script` with sh inside lab host `host` (its network, mounts and hostname).
 export async function onHost(host: string, script: string, timeoutMs = 120_000): Promise<string> {
   const r = await must(join(repoRoot, 'scripts/lab'), ['exec', host, '--', 'sh', '-c', script], { timeout: timeoutMs });

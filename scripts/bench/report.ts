@@ -10,12 +10,13 @@ import type { B6Profile } from './b6-memory.ts';
 import type { B7Profile } from './b7-thousand.ts';
 import { runMs, scalePhases, type ScalePhaseName, type ScaleProfile, type ScaleRun } from './b5-sync-scale.ts';
 import { met, ratioOf, type Row } from './compare.ts';
+import { networkGap, networkMethod, networkSections, type NetworkFindings } from './report-network.ts';
 import { b2Gap, b2KindsTable, scaleGap, scaleMethod, scaleSections } from './report-scale.ts';
 import type { Machine } from './machine.ts';
 import { markdownTable, samplesTable } from './table.ts';
 import { fmtMs, fmtRatio, median } from './util.ts';
 
-export interface Findings {
+export interface Findings extends NetworkFindings {
   labUpMs?: number;
   /** What a cold host receives: the app's closure and the agent's. */
   closures?: { app: ClosureSize; agent: ClosureSize };
@@ -54,7 +55,8 @@ export function renderReport(input: ReportInput): string {
   out.push(
     `Made by \`npm run bench\` (${input.mode} run of ${input.source}, ${Math.round(input.seconds)} s, ${input.date}). ` +
       'Every figure below is a whole-process wall time (B6 and B7: also resident sets) on lab hosts (`scripts/lab`): network namespaces with their own `/nix` and sshd, ' +
-      'on this one machine, so the "network" is a veth pair and every process of both sides shares the same cores.',
+      'on this one machine, so the "network" is a veth pair and every process of both sides shares the same cores; ' +
+      "B4', B8 and B9 shape those links to a network's rate and delay (see the method).",
     '',
   );
   out.push('## Machine', '');
@@ -75,7 +77,8 @@ export function renderReport(input: ReportInput): string {
   out.push(
     'Ratios are ours over the baseline for times (lower is better) and ours over the baseline for throughputs (higher is better); ' +
       'each is the median of the per-pair ratios, so it need not equal the ratio of the two medians. ' +
-      'B6 and B7 have no baseline: their figure is a value (MB of RSS per instance; the share of instances that succeeded), as the column "ratio is" says, and their "ours" median is the wall time of a run.',
+      'B6 and B7 have no baseline: their figure is a value (MB of RSS per instance; the share of instances that succeeded), as the column "ratio is" says, and their "ours" median is the wall time of a run. ' +
+      "B9's ratio is of the bytes sent from this machine; its medians are wall times.",
     '',
     markdownTable(rows),
     '',
@@ -90,6 +93,7 @@ export function renderReport(input: ReportInput): string {
   out.push(...profileSection(rows, findings));
   if (findings.b5p) out.push(...b5pSection(findings.b5p, machine));
   out.push(...scaleSections(findings.b6, findings.b7));
+  out.push(...networkSections(findings));
   out.push(...gapsSection(rows, findings, machine));
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
 }
@@ -133,6 +137,7 @@ function methodSection(plan: Plan, f: Findings): string[] {
       'timed until every subscriber holds every message.',
     ...(f.b5p ? [b5pMethod(f.b5p)] : []),
     ...scaleMethod(f.b6, f.b7),
+    ...networkMethod(f),
     '- `npm run bench -- --quick` runs fewer pairs and smaller sizes and prints the table without writing this file, as does `--only` (`--write` writes it anyway).',
     '',
   ];
@@ -298,6 +303,10 @@ function gapText(row: Row, f: Findings, base: number, ours: number, rows: Row[],
     case 'B6 remote-runner':
     case 'B7':
       return scaleGap(row, f.b6, f.b7, machine);
+    case "B4'":
+    case 'B8':
+    case 'B9':
+      return networkGap(row, f);
     default:
       return [`Ours ${fmtMs(ours)} against ${fmtMs(base)}.`];
   }
