@@ -11,7 +11,8 @@ import { DEFAULT_MAX_COPIES } from '../../helpers/remote-runner/params.ts';
 import { startSyncService } from '../../helpers/sync-service/index.ts';
 import { alternate, pairRatios, type Row } from './compare.ts';
 import { closureSize, type Build, type ClosureSize } from './lab.ts';
-import { copyLines, parseCopyLine, type CopyLine } from './network.ts';
+import { readFile } from 'node:fs/promises';
+import { busyShare, copyLines, cpuTicks, parseCopyLine, type CopyLine } from './network.ts';
 import { dropFromHost, sentOn, UPLINK, withShaping, type LinkShape } from './shaping.ts';
 import { log, must, nixEnv } from './util.ts';
 
@@ -30,7 +31,11 @@ export interface FleetRun {
   uplinkBytes: number;
   /** The fleet's other lines: relays that failed, and the like. */
   other: string[];
+  /** How busy this machine's cores were during the run (0 to 1): every host's processes share them. */
+  cpuBusy: number;
 }
+
+const ticks = async () => cpuTicks(await readFile('/proc/stat', 'utf8'));
 
 /** B8's record: the closure, the shaping, and every run of both sides. */
 export interface B8Profile {
@@ -48,8 +53,10 @@ async function place(description: JobDescription, sync: { host: string; port: nu
   const fleet = new Fleet({ description, sync, maxCopies: DEFAULT_MAX_COPIES, log: (line) => lines.push(line.trimEnd()) });
   const readyMs: Record<string, number> = {};
   const before = await sentOn(UPLINK);
+  const cpuBefore = await ticks();
   const t0 = performance.now();
   let ms: number;
+  let cpuBusy = 0;
   try {
     await Promise.all(
       hosts.map(async (name) => {
@@ -59,17 +66,18 @@ async function place(description: JobDescription, sync: { host: string; port: nu
     );
     ms = performance.now() - t0;
   } finally {
+    cpuBusy = busyShare(cpuBefore, await ticks());
     await fleet.close();
   }
   const copies = copyLines(lines);
   if (copies.length !== hosts.length) throw new Error(`B8: ${copies.length} copy lines for ${hosts.length} hosts:\n${lines.join('\n')}`);
   const other = lines.filter((line) => parseCopyLine(line) === undefined);
-  return { hosts: hosts.length, ms, copies, readyMs, uplinkBytes: (await sentOn(UPLINK)) - before, other };
+  return { hosts: hosts.length, ms, copies, readyMs, uplinkBytes: (await sentOn(UPLINK)) - before, other, cpuBusy };
 }
 
 const summary = (run: FleetRun): string => {
   const relayed = run.copies.filter((c) => c.from).length;
-  return `${run.hosts} host${run.hosts === 1 ? '' : 's'} in ${(run.ms / 1000).toFixed(1)} s, ${run.hosts - relayed} from here, ${relayed} relayed, ${(run.uplinkBytes / 1e6).toFixed(0)} MB over the uplink`;
+  return `${run.hosts} host${run.hosts === 1 ? '' : 's'} in ${(run.ms / 1000).toFixed(1)} s, ${run.hosts - relayed} from here, ${relayed} relayed, ${(run.uplinkBytes / 1e6).toFixed(0)} MB over the uplink, cores ${Math.round(100 * run.cpuBusy)}% busy`;
 };
 
 export async function benchFleetCopy(build: Build, hostCount: number, pairs: number): Promise<{ row: Row; profile: B8Profile }> {

@@ -46,3 +46,20 @@ export function qdiscSentBytes(tcOutput: string): number {
   if (!m) throw new Error(`no "Sent N bytes" in tc's output: ${tcOutput.trim().split('\n')[0] ?? '(empty)'}`);
   return Number(m[1]);
 }
+
+/** The machine's CPU time so far, in clock ticks, from /proc/stat's "cpu" line. */
+export interface CpuTicks {
+  busy: number;
+  total: number;
+}
+
+// "cpu  user nice system idle iowait irq softirq steal …": idle and iowait are not busy.
+export function cpuTicks(procStat: string): CpuTicks {
+  const fields = /^cpu\s+(.*)$/m.exec(procStat)?.[1]?.trim().split(/\s+/).map(Number);
+  if (!fields || fields.length < 5 || fields.some((n) => !Number.isFinite(n))) throw new Error(`no "cpu" line in /proc/stat: ${procStat.split('\n')[0] ?? ''}`);
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - fields[3]! - fields[4]!, total };
+}
+
+/** How busy every core of the machine was between two readings (0 to 1). */
+export const busyShare = (before: CpuTicks, after: CpuTicks): number => (after.busy - before.busy) / Math.max(after.total - before.total, 1);

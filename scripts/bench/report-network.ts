@@ -20,6 +20,7 @@ const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 const s1 = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 // The time the link alone needs for `bytes` at its rate: no run can beat it.
 const floorMs = (bytes: number): number => (bytes / LINK_BYTES_PER_S) * 1000;
+const pct = (share: number | undefined): string => (share === undefined ? 'n/a' : `${Math.round(100 * share)}%`);
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 const distinct = (notes: string[]): string => [...new Set(notes)].join('; ');
 
@@ -135,7 +136,8 @@ function b8Section(p: B8Profile): string[] {
     '',
     `Over ${plural(p.many.length, 'run')} of ${run.hosts} hosts: ${all.length - relayed} copies from this machine, ${relayed} relayed by a host that held the closure; ` +
       `in the run above ${run.copies.filter((c) => !c.from).length} from here and ${run.copies.filter((c) => c.from).length} relayed, in ${plural(roundCount, 'round')}. ` +
-      `This machine sent ${mb(run.uplinkBytes)} over its uplink in that run, ${fmtRatio(run.uplinkBytes / Math.max(one.uplinkBytes, 1))} times what it sent for one host (${mb(one.uplinkBytes)}).`,
+      `This machine sent ${mb(run.uplinkBytes)} over its uplink in that run, ${fmtRatio(run.uplinkBytes / Math.max(one.uplinkBytes, 1))} times what it sent for one host (${mb(one.uplinkBytes)}), ` +
+      `and its cores were ${pct(run.cpuBusy)} busy (one host: ${pct(one.cpuBusy)}).`,
     '',
     `- **One host** (${fmtMs(one.ms)}, the run nearest its median): ${oneCopy ? `${oneCopy.mb.toFixed(1)} MB in ${oneCopy.s.toFixed(2)} s, ${oneCopy.note}` : 'no copy line'}. ` +
       `The rest of its time is the connection, the sync service's forward and the agent's start.`,
@@ -211,6 +213,7 @@ function b8Gap(row: Row, p: B8Profile): string[] {
   return [
     `${run.hosts} hosts take ${fmtMs(median(row.ours))} against ${fmtMs(median(row.baseline))} for one (pairs: ${row.ratios.map(fmtRatio).join(', ')}); the goal asks for ${fmtMs(2 * median(row.baseline))}. ` +
       `In the typical run ${here.length} hosts got their copy from here (${here.map((c) => `${c.host} ${c.s.toFixed(1)} s`).join(', ')}) and ${relays.length} by relay (${relays.map((c) => `${c.host} from ${c.from} ${c.s.toFixed(1)} s`).join(', ') || 'none'}), ${plural(rounds, 'hop')} deep. ` +
-      'Every hop of the chain runs its own ssh, zstd and nix-store processes, and all the hosts share the two cores of this one machine: the CPU, not the links, sets the pace of the later hops here.',
+      `Every hop of the chain runs its own sshd, zstd and nix-store processes, and all the hosts share the cores of this one machine: they were ${pct(run.cpuBusy)} busy during that run, against ${pct(one.cpuBusy)} while one host got its copy. ` +
+      'The CPU, not the links, sets the pace here: on a cluster each host imports with its own CPU, and a hop costs a round trip and its relay key setup.',
   ];
 }

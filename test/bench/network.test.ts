@@ -1,7 +1,7 @@
 // The network benchmarks read the fleet's copy lines (who sent each host its
 // closure), count relay rounds from them, and read a qdisc's byte count.
 import { describe, expect, it } from 'vitest';
-import { copyLines, parseCopyLine, qdiscSentBytes, relayRounds, type CopyLine } from '../../scripts/bench/network.ts';
+import { busyShare, copyLines, cpuTicks, parseCopyLine, qdiscSentBytes, relayRounds, type CopyLine } from '../../scripts/bench/network.ts';
 
 const line = (host: string, from?: string): CopyLine => ({ host, paths: 3, mb: 102.8, s: 1, ...(from ? { from } : {}), note: '' });
 
@@ -60,5 +60,18 @@ describe('qdisc counts', () => {
 
   it('refuses output without a count', () => {
     expect(() => qdiscSentBytes('Cannot find device "veth-lab-h9"')).toThrow(/no "Sent N bytes"/);
+  });
+});
+
+describe('cpu counts', () => {
+  it('reads busy and total ticks from /proc/stat, with idle and iowait not busy', () => {
+    const before = cpuTicks('cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 50 0 25 400 25 0 0 0 0 0\n');
+    expect(before).toEqual({ busy: 150, total: 1000 });
+    const after = cpuTicks('cpu  250 0 100 850 50 0 0 0 0 0\n');
+    expect(busyShare(before, after)).toBeCloseTo(200 / 250);
+  });
+
+  it('refuses text without a cpu line', () => {
+    expect(() => cpuTicks('intr 1 2 3')).toThrow(/no "cpu" line/);
   });
 });
