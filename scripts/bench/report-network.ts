@@ -119,7 +119,7 @@ function b8Section(p: B8Profile): string[] {
   const out = [
     `### B8: one closure to ${run.hosts} hosts`,
     '',
-    `The run of ${run.hosts} hosts nearest the median (${fmtMs(run.ms)}), host by host, in the order they were ready. "copy" is the time of the host's copy line, from asking the host what it lacks to the end of the import, waits for a copy slot or a free holder included:`,
+    `The run of ${run.hosts} hosts nearest the median (${fmtMs(run.ms)}), host by host, in the order they were ready. "copy" is the time of the host's copy line, from asking the host what it lacks to the end of the import, waits for a copy slot or a free holder included. "MB" is what the line reports: the bytes sent for a copy from here (after zstd when it was used), the NARs' size for a relay (which passes the stream on in the form it arrived in):`,
     '',
     '| host | ready at | copy | from | MB | round |',
     '|---|---:|---:|---|---:|---:|',
@@ -134,8 +134,8 @@ function b8Section(p: B8Profile): string[] {
   const roundCount = Math.max(...Object.values(rounds));
   out.push(
     '',
-    `Over ${plural(p.many.length, 'run')} of ${run.hosts} hosts: ${all.length - relayed} copies from this machine, ${relayed} relayed by a host that held the closure; ` +
-      `in the run above ${run.copies.filter((c) => !c.from).length} from here and ${run.copies.filter((c) => c.from).length} relayed, in ${plural(roundCount, 'round')}. ` +
+    `Over ${plural(p.many.length, 'run')} of ${run.hosts} hosts: ${all.length - relayed} copies from this machine, ${relayed} relayed by a host that held the closure or was receiving it; ` +
+      `in the run above ${run.copies.filter((c) => !c.from).length} from here and ${run.copies.filter((c) => c.from).length} relayed, a chain ${plural(roundCount, 'host')} long. ` +
       `This machine sent ${mb(run.uplinkBytes)} over its uplink in that run, ${fmtRatio(run.uplinkBytes / Math.max(one.uplinkBytes, 1))} times what it sent for one host (${mb(one.uplinkBytes)}), ` +
       `and its cores were ${pct(run.cpuBusy)} busy (one host: ${pct(one.cpuBusy)}).`,
     '',
@@ -212,7 +212,7 @@ function b8Gap(row: Row, p: B8Profile): string[] {
   const rounds = Math.max(...Object.values(relayRounds(run.copies)));
   return [
     `${run.hosts} hosts take ${fmtMs(median(row.ours))} against ${fmtMs(median(row.baseline))} for one (pairs: ${row.ratios.map(fmtRatio).join(', ')}); the goal asks for ${fmtMs(2 * median(row.baseline))}. ` +
-      `In the typical run ${here.length} hosts got their copy from here (${here.map((c) => `${c.host} ${c.s.toFixed(1)} s`).join(', ')}) and ${relays.length} by relay (${relays.map((c) => `${c.host} from ${c.from} ${c.s.toFixed(1)} s`).join(', ') || 'none'}), ${plural(rounds, 'hop')} deep. ` +
+      `In the typical run ${plural(here.length, 'host')} got the copy from here (${here.map((c) => `${c.host} ${c.s.toFixed(1)} s`).join(', ')}) and ${relays.length} by relay (${relays.map((c) => `${c.host} from ${c.from} ${c.s.toFixed(1)} s`).join(', ') || 'none'}): the longest chain was ${plural(rounds, 'host')} long. ` +
       `Every hop of the chain runs its own sshd, zstd and nix-store processes, and all the hosts share the cores of this one machine: they were ${pct(run.cpuBusy)} busy during that run, against ${pct(one.cpuBusy)} while one host got its copy. ` +
       'The CPU, not the links, sets the pace here: on a cluster each host imports with its own CPU, and a hop costs a round trip and its relay key setup.',
   ];
