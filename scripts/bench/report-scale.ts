@@ -318,6 +318,8 @@ export function b2Gap(b2: B2Profile, ctx: B2Context, base: number, ours: number,
   const trials = copies.map((c) => /trial of (\d+) MB: ([\d.]+) s as it is, ([\d.]+) s through zstd/.exec(c.note)).filter((m): m is RegExpExecArray => m !== null);
   const probed = copies.map((c) => /zstd \(link ([\d.]+) MB\/s\)/.exec(c.note)).filter((m): m is RegExpExecArray => m !== null);
   const noZstd = copies.filter((c) => /no zstd on both ends/.test(c.note)).length;
+  // Only a copy from here decides on compression; a relay passes the stream on as it came.
+  const fromHere = copies.filter((c) => !/relayed from/.test(c.note));
   const ownOurs = median(b2.byKind.ours.map(ownCpu));
   const ownBase = median(b2.byKind.baseline.map(ownCpu));
   const busyOurs = median(b2.cpu.ours);
@@ -330,23 +332,24 @@ export function b2Gap(b2: B2Profile, ctx: B2Context, base: number, ours: number,
       `Per instance (medians of tg-run's summary): ${s1(b2.ours.duration)} in all, of which ${s1(b2.ours.copy)} waiting for its host's placement (the copy), ${s1(b2.ours.run)} for the app's run and ${s1(b2.ours.pull)} for the pull; ` +
       "the rest of the wall time is tg-run's and the controller's start, and the end of the run (every host's agent stopped, the connections closed).",
     '',
-    `- **The copy is most of it.** Each host is placed once, by the first instance that needs it${perHostMB ? `: ${perHostMB.toFixed(0)} MB (the app's closure, node and one bundle, and the agent)` : ''}; the four copies run at once. ` +
+    `- **The copy is most of it.** Each host is placed once, by the first instance that needs it${perHostMB ? `: ${perHostMB.toFixed(0)} MB (the app's closure, node and one bundle, and the agent)` : ''}; ` +
+      `${fromHere.length} of the ${copies.length} copies came from here and ${copies.length - fromHere.length} were relayed by a host that held or was receiving the closure (fan-out: hosts that ask together form a chain fed as the stream arrives). ` +
       (copies.length > 0 ? `They took ${s1(median(copies.map((x) => x.s)) * 1000)} each (median of ${copies.length}, ${s1(Math.min(...copies.map((x) => x.s)) * 1000)} to ${s1(Math.max(...copies.map((x) => x.s)) * 1000)}). ` : '') +
       (ctx.sshStreamMBs && perHostMB
-        ? `At the rate one SSH stream reaches alone here (B4's \`ssh host 'cat > /dev/null'\`, ${ctx.sshStreamMBs.toFixed(0)} MB/s), the four copies' ${(4 * perHostMB).toFixed(0)} MB would be ${((4 * perHostMB) / ctx.sshStreamMBs).toFixed(1)} s of one stream; ` +
-          'four at once do better, but they share the two cores with `nix-store --export` here, `--import` on the hosts and the encryption at both ends.'
+        ? `At the rate one SSH stream reaches alone here (B4's \`ssh host 'cat > /dev/null'\`, ${ctx.sshStreamMBs.toFixed(0)} MB/s), the four hosts' ${(4 * perHostMB).toFixed(0)} MB would be ${((4 * perHostMB) / ctx.sshStreamMBs).toFixed(1)} s of one stream; ` +
+          'but every copy and relay shares the two cores with `nix-store --export` here, `--import` on the hosts and the encryption at both ends.'
         : ''),
     ...(trials.length + probed.length + noZstd > 0
       ? [
-          `- **Deciding on compression takes time of its own.** Before sending, each copy measures the link (two small transfers) and, on a fast link, sends a ${trials[0]?.[1] ?? 17} MB sample of the export both ways, as it is and through zstd (\`helpers/closure/compression.ts\`). ` +
+          `- **Deciding on compression takes time of its own.** Before sending, each copy from here measures the link (two small transfers) and, on a fast link, sends a ${trials[0]?.[1] ?? 17} MB sample of the export both ways, as it is and through zstd (\`helpers/closure/compression.ts\`). ` +
             (trials.length > 0
-              ? `${trials.length} of ${copies.length} copies ran that trial: its two sends took ${s1(median(trials.map((m) => Number(m[2]) + Number(m[3]))) * 1000)} (median), before the copy proper, with the four hosts' trials competing for the same cores. `
+              ? `${trials.length} of ${fromHere.length} copies from here ran that trial: its two sends took ${s1(median(trials.map((m) => Number(m[2]) + Number(m[3]))) * 1000)} (median), before the copy proper, with the other hosts' copies competing for the same cores. `
               : '') +
             (probed.length > 0
-              ? `${probed.length} of ${copies.length} chose zstd at once because the probe measured the link at ${range(probed.map((m) => Number(m[1])))} MB/s: a veth pair, which carries far more, but the probe's transfers share two busy cores with the other copies, so it measures the CPU, not the link. `
+              ? `${probed.length} of ${fromHere.length} chose zstd at once because the probe measured the link at ${range(probed.map((m) => Number(m[1])))} MB/s: a veth pair, which carries far more, but the probe's transfers share two busy cores with the other copies, so it measures the CPU, not the link. `
               : '') +
             (noZstd > 0
-              ? `${noZstd} of ${copies.length} went uncompressed without a trial because the check for zstd on the host (\`command -v zstd\`, a quick command) came back without an exit status: \`ssh.run\` attached its listeners after the exec's confirmation, and a quick command's exit status can arrive in the same packet (fixed in \`helpers/ssh/session.ts\`; the same race could fail \`nix-store --check-validity\`). `
+              ? `${noZstd} of ${fromHere.length} went uncompressed without a trial because the check for zstd on the host (\`command -v zstd\`, a quick command) came back without an exit status: \`ssh.run\` attached its listeners after the exec's confirmation, and a quick command's exit status can arrive in the same packet (fixed in \`helpers/ssh/session.ts\`; the same race could fail \`nix-store --check-validity\`). `
               : '') +
             'On this machine the decision comes out differently from run to run, and either way it is paid for in the CPU that the copies themselves need.',
         ]
