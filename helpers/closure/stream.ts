@@ -31,20 +31,19 @@ export function receiverScript(spool?: string): string {
     'IFS= read -r header || exit 90',
     "case $header in 'remote-runner-stream 1 zstd') m=zstd; unpack='zstd -d -q -c';; 'remote-runner-stream 1 none') m=none; unpack=cat;; *) echo \"not a copy stream: $header\" >&2; exit 91;; esac",
   ];
-  if (!spool) return [...steps, '$unpack | nix-store --import >/dev/null'].join('; ');
+  const plain = '$unpack | nix-store --import >/dev/null';
+  if (!spool) return [...steps, plain].join('; ');
+  // The lock comes last: a feeder takes it as the sign that the rest is there.
+  const made = `mkdir "$d" && : >"$d/stream" && printf %s "$m" >"$d/method" && echo $$ >"$d/pid" && : >"$d/lock"`;
+  // Removed once every reader (which holds the lock shared) is done, in the
+  // background, so that this copy counts as done now.
+  const removeLater = `trap '( flock -x 9; rm -rf "$d" ) 9<"$d/lock" </dev/null >/dev/null 2>&1 &' EXIT`;
+  // A spool that cannot be made (a full /tmp) costs the hosts after this one
+  // their relay, never this host its copy.
   return [
     ...steps,
     `d=${spool}`,
-    'mkdir "$d" || exit 92',
-    // The lock comes last: a feeder takes it as the sign that the rest is there.
-    ': >"$d/stream"',
-    'printf %s "$m" >"$d/method"',
-    'echo $$ >"$d/pid"',
-    ': >"$d/lock"',
-    // Removed once every reader (which holds the lock shared) is done, in the
-    // background, so that this copy counts as done now.
-    `trap '( flock -x 9; rm -rf "$d" ) 9<"$d/lock" </dev/null >/dev/null 2>&1 &' EXIT`,
-    'tee -a "$d/stream" | $unpack | nix-store --import >/dev/null',
+    `if ${made}; then ${removeLater}; tee -a "$d/stream" | ${plain}; else rm -rf "$d"; ${plain}; fi`,
   ].join('; ');
 }
 

@@ -59,6 +59,23 @@ describe('the copy stream', { timeout: 60_000 }, () => {
     expect(Buffer.compare(Buffer.from(fed.stdout), Buffer.concat([Buffer.from(streamHeader('none')), exported]))).toBe(0);
   });
 
+  it('still imports when its spool cannot be made, as on a full /tmp', async () => {
+    const dir = await tempDir('stream-');
+    dirs.push(dir);
+    const file = join(dir, `stream-test-${randomBytes(4).toString('hex')}`);
+    await writeFile(file, randomBytes(64 << 10));
+    const fresh = (await execa('nix-store', ['--add', file])).stdout.trim();
+    const stream = Buffer.from((await execa('nix-store', ['--export', fresh], { encoding: 'buffer' })).stdout);
+    await execa('nix-store', ['--delete', fresh]);
+    const valid = () => execa('nix-store', ['--check-validity', fresh], { reject: false }).then((r) => r.exitCode === 0);
+    expect(await valid()).toBe(false);
+    // No directory can be made under /proc, not even by root.
+    const r = await execa('sh', ['-c', receiverScript('/proc/remote-runner-spool-test')], { input: Buffer.concat([Buffer.from(streamHeader('none')), stream]), reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await valid()).toBe(true);
+    await execa('nix-store', ['--delete', fresh], { reject: false });
+  });
+
   it('refuses a stream without its header, naming what it read', async () => {
     const r = await execa('sh', ['-c', receiverScript()], { input: 'NIXARCHIVE\n', reject: false });
     expect(r.exitCode).toBe(91);
