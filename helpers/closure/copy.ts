@@ -53,8 +53,7 @@ export async function needsOnHost(ssh: SshSession, alias: string, roots: string[
   let missing = await remoteMissing(ssh, alias, closure, options.signal);
   let substituted = 0;
   if (missing.length > 0 && options.substitute !== false) {
-    await substituteOnHost(ssh, missing, options.signal);
-    const still = await remoteMissing(ssh, alias, missing, options.signal);
+    const still = (await substituteOnHost(ssh, missing, options.signal)) ?? (await remoteMissing(ssh, alias, missing, options.signal));
     substituted = missing.length - still.length;
     missing = still;
   }
@@ -91,7 +90,7 @@ export async function sendNeeds(
     options.compress === undefined || options.compress === 'auto'
       ? await chooseCompression(ssh, needs.missing, total, options.signal)
       : { method: options.compress, note: `${options.compress === 'zstd' ? 'zstd' : 'uncompressed'} (asked for)` };
-  const bytes = await streamExport(ssh, alias, needs.missing, total, compression.method, options);
+  const bytes = await streamExport(ssh, alias, needs.missing, total, compression, options);
   return copyReport(needs, bytes, compression.note);
 }
 
@@ -102,7 +101,7 @@ async function streamExport(
   alias: string,
   missing: string[],
   total: number,
-  method: Compression['method'],
+  { method, level }: Pick<Compression, 'method' | 'level'>,
   options: { signal?: AbortSignal; onBytes?: (sent: number, total: number) => void; spool?: string },
 ): Promise<number> {
   const channel = await ssh.exec(receiverScript(options.spool), { ...(options.signal ? { signal: options.signal } : {}) });
@@ -118,7 +117,8 @@ async function streamExport(
   const stopExport = new AbortController();
   const stopped = options.signal ? AbortSignal.any([options.signal, stopExport.signal]) : stopExport.signal;
   const exported = execa('nix-store', ['--export', ...missing], { cancelSignal: stopped, reject: false, stdin: 'ignore', buffer: { stdout: false } });
-  const packer = method === 'zstd' ? execa(ZSTD.compress[0]!, ZSTD.compress.slice(1), { cancelSignal: stopped, reject: false, stdin: 'pipe', buffer: { stdout: false } }) : undefined;
+  const [zstd, ...zstdArgs] = ZSTD.compress(level);
+  const packer = method === 'zstd' ? execa(zstd!, zstdArgs, { cancelSignal: stopped, reject: false, stdin: 'pipe', buffer: { stdout: false } }) : undefined;
   void channelClosed.then(() => stopExport.abort());
   let read = 0;
   let sent = 0;

@@ -28,7 +28,7 @@ export interface HostCopy {
   host: string;
   mb: number;
   s: number;
-  /** How the stream travelled and why: "uncompressed (trial of …)", "zstd (link … MB/s)", … */
+  /** How the stream travelled and why: "uncompressed (trial of …)", "zstd -6 (link … MB/s)", … */
   note: string;
 }
 

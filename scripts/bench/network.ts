@@ -12,7 +12,7 @@ export interface CopyLine {
   s: number;
   /** The host that relayed the closure, or undefined when it came from this machine. */
   from?: string;
-  /** The rest of the line: "of 3 in the closure, zstd (link 11.9 MB/s)", "…, relayed from lab-h1, as it arrived there (zstd)". */
+  /** The rest of the line: "of 3 in the closure, zstd -6 (link 11.9 MB/s)", "…, relayed from lab-h1, as it arrived there (zstd)". */
   note: string;
 }
 

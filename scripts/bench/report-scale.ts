@@ -316,7 +316,7 @@ export function b2Gap(b2: B2Profile, ctx: B2Context, base: number, ours: number,
   const target = base * 0.25;
   const copies = b2.copies;
   const trials = copies.map((c) => /trial of (\d+) MB: ([\d.]+) s as it is, ([\d.]+) s through zstd/.exec(c.note)).filter((m): m is RegExpExecArray => m !== null);
-  const probed = copies.map((c) => /zstd \(link ([\d.]+) MB\/s\)/.exec(c.note)).filter((m): m is RegExpExecArray => m !== null);
+  const probed = copies.map((c) => /zstd(?: -\d+)? \(link ([\d.]+) MB\/s\)/.exec(c.note)).filter((m): m is RegExpExecArray => m !== null);
   const noZstd = copies.filter((c) => /no zstd on both ends/.test(c.note)).length;
   // Only a copy from here decides on compression; a relay passes the stream on as it came.
   const fromHere = copies.filter((c) => !/relayed from/.test(c.note));

@@ -7,12 +7,12 @@ const line = (host: string, from?: string): CopyLine => ({ host, paths: 3, mb: 1
 
 describe('copy lines', () => {
   it('reads a copy from this machine with its compression note', () => {
-    expect(parseCopyLine('lab-h1 (x86_64-linux): copy, 4 paths, 38.2 MB, in 3.71 s, of 4 in the closure, zstd (link 11.9 MB/s)')).toEqual({
+    expect(parseCopyLine('lab-h1 (x86_64-linux): copy, 4 paths, 38.2 MB, in 3.71 s, of 4 in the closure, zstd -6 (link 11.9 MB/s)')).toEqual({
       host: 'lab-h1',
       paths: 4,
       mb: 38.2,
       s: 3.71,
-      note: 'of 4 in the closure, zstd (link 11.9 MB/s)',
+      note: 'of 4 in the closure, zstd -6 (link 11.9 MB/s)',
     });
   });
 
