@@ -111,6 +111,7 @@ func (f *finder) startAndWait() (net.Conn, os.Signal, error) {
 		if info, err := os.Stat(f.socket + ".log"); err == nil {
 			logFrom = info.Size()
 		}
+		pruneStale(filepath.Dir(f.socket), f.socket, time.Now())
 		if pid, err = f.start(); err != nil {
 			return nil, nil, err
 		}
