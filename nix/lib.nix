@@ -35,16 +35,22 @@ rec {
   forSystems = genAttrs allSystems;
 
   # The remote agent for `target`, built on `system`.
-  agent = { system, target ? system }: import ./agent.nix {
+  agent = { system, target ? system }: import ./go-program.nix {
     inherit (ourNixpkgs.legacyPackages.${system}) runCommand go;
     inherit target version;
+    pname = "remote-agent";
+    program = "remote-agent";
+    what = "remote agent";
   };
 
   # The process Testground starts for every instance (go/cmd/remote-runner), for `system`.
-  instanceProcess = system: import ./runner-client.nix {
+  instanceProcess = system: import ./go-program.nix {
     inherit (ourNixpkgs.legacyPackages.${system}) runCommand go;
     target = system;
     inherit version;
+    pname = "remote-runner-client";
+    program = "remote-runner";
+    what = "instance process";
   };
 
   # The artifact for a controller of `system`. `plans` maps systems to the plan's

@@ -92,28 +92,8 @@ func startAgentAs(t *testing.T, path string, cred *syscall.Credential) *session 
 	if path != "" {
 		s.cmd.Env = append(s.cmd.Env, "PATH="+path)
 	}
-	s.cmd.Stderr = &s.stderr
-	s.cmd.WaitDelay = waitLimit
-	stdin, err := s.cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.stdin = stdin
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cmd.Stdout = w
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	s.stdout = r
+	s.stdin, s.stdout = startPiped(t, s.cmd, &s.stderr, s.exited)
 	go s.readFrames()
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
 	t.Cleanup(s.stop)
 	return s
 }
@@ -338,6 +318,32 @@ func missing(t *testing.T, path string) {
 
 // pidOf is an event's pid field.
 func pidOf(event map[string]any) int { return int(event["pid"].(float64)) }
+
+// startPiped starts an agent's cmd with its stdin and stdout piped and its stderr
+// into stderr; exited is closed once the process has been waited for.
+func startPiped(t *testing.T, cmd *exec.Cmd, stderr io.Writer, exited chan struct{}) (io.WriteCloser, *os.File) {
+	t.Helper()
+	cmd.Stderr = stderr
+	cmd.WaitDelay = waitLimit
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	return stdin, r
+}
 
 // lockedBuffer is a bytes.Buffer that the process's stderr copier and the test may use at once.
 type lockedBuffer struct {

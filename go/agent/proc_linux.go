@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"os"
-	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
@@ -55,23 +54,7 @@ func killDescendants(keep int, limit time.Duration) {
 // every SIGCHLD until stop is called, so a long run does not collect them; never
 // `keep` (the app, which its own wait reaps).
 func reapOrphans(keep int) (stop func()) {
-	children := make(chan os.Signal, 1)
-	signal.Notify(children, syscall.SIGCHLD)
-	finished := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-children:
-				reapZombies(keep)
-			case <-finished:
-				return
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(children)
-		close(finished)
-	}
+	return onChildSignal(func() { reapZombies(keep) })
 }
 
 // reapZombies reaps the agent's zombie children but `keep`.

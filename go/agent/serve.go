@@ -405,23 +405,7 @@ wait:
 // in one goroutine for all instances: an app's goes to its slot, an adopted
 // orphan's is dropped. Nothing else in serve mode may wait for a child.
 func (s *server) reapChildren() (stop func()) {
-	children := make(chan os.Signal, 1)
-	signal.Notify(children, syscall.SIGCHLD)
-	finished := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-children:
-				s.reap()
-			case <-finished:
-				return
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(children)
-		close(finished)
-	}
+	return onChildSignal(s.reap)
 }
 
 // reap collects every child that has exited.

@@ -45,28 +45,8 @@ func startServe(t *testing.T) *served {
 	s := &served{t: t, tmpdir: t.TempDir(), more: make(chan struct{}, 1), cursor: map[uint32]int{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(agentBin, "serve")
 	s.cmd.Env = []string{"TMPDIR=" + s.tmpdir, "PATH=" + os.Getenv("PATH")}
-	s.cmd.Stderr = &s.stderr
-	s.cmd.WaitDelay = waitLimit
-	stdin, err := s.cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.stdin = stdin
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cmd.Stdout = w
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	s.stdout = r
+	s.stdin, s.stdout = startPiped(t, s.cmd, &s.stderr, s.exited)
 	go s.readFrames()
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
 	t.Cleanup(s.stop)
 	return s
 }

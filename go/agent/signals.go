@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"os"
+	"os/signal"
 	"strconv"
 	"syscall"
 )
@@ -42,4 +44,25 @@ func exitOf(ws syscall.WaitStatus) exitEvent {
 func cannotStart() exitEvent {
 	code := 127
 	return exitEvent{Type: "exit", Status: code, Code: &code}
+}
+
+// onChildSignal calls fn, in one goroutine, on every SIGCHLD until stop is called.
+func onChildSignal(fn func()) (stop func()) {
+	children := make(chan os.Signal, 1)
+	signal.Notify(children, syscall.SIGCHLD)
+	finished := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-children:
+				fn()
+			case <-finished:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(children)
+		close(finished)
+	}
 }
